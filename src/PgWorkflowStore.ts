@@ -1,0 +1,630 @@
+/**
+ * `WorkflowStore` on PostgreSQL through `@effect/sql` (`SqlClient`): real
+ * PostgreSQL with `@effect/sql-pg`, or the embedded database with
+ * `PgliteClient`. The layer applies the migrations when it starts.
+ *
+ * @since 0.1.0
+ */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Signal from "./internal/signal.js"
+import { uuidv7 } from "./internal/uuid.js"
+import * as Migrations from "./Migrations.js"
+import { StoreError, UniqueKeyConflict } from "./WorkflowError.js"
+import * as WorkflowStore from "./WorkflowStore.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Apply the migrations when the layer starts (default true). */
+  readonly migrate?: boolean | undefined
+  /**
+   * Wake workers of other processes with LISTEN/NOTIFY. Default: on when the
+   * `SqlClient` is a `PgClient` (real PostgreSQL), off otherwise (the
+   * embedded database serves one process, which is woken in-process).
+   */
+  readonly notifications?: boolean | undefined
+}
+
+/** Notification channels: workers LISTEN on these; payload of the timer channel is the fire time in ms. */
+export const effectsChannel = "ironflow_effects"
+/** @since 0.1.0 */
+export const timersChannel = "ironflow_timers"
+
+const UNIQUE_KEY_INDEX = "idx_workflow_instances_active_unique_key"
+
+class RollbackSignal<A> {
+  constructor(readonly value: A) {}
+}
+
+const num = (u: unknown): number => (typeof u === "number" ? u : Number(u))
+const date = (u: unknown): Date => (u instanceof Date ? u : new Date(String(u)))
+const optionalDate = (u: unknown): Option.Option<Date> => (u === null || u === undefined ? Option.none() : Option.some(date(u)))
+const optionalString = (u: unknown): Option.Option<string> => (u === null || u === undefined ? Option.none() : Option.some(String(u)))
+const json = (u: unknown): unknown => (typeof u === "string" ? JSON.parse(u) : u)
+
+const isUniqueKeyViolation = (error: SqlError): boolean => {
+  const cause = error.cause as { code?: unknown; constraint?: unknown; message?: unknown } | undefined
+  return cause?.code === "23505" &&
+    (cause.constraint === UNIQUE_KEY_INDEX || String(cause.message ?? "").includes(UNIQUE_KEY_INDEX))
+}
+
+const storeError = (operation: string) => (cause: unknown) =>
+  cause instanceof StoreError ? cause : new StoreError({ operation, cause })
+
+/**
+ * Builds the store over the `SqlClient` in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<WorkflowStore.WorkflowStore["Type"], StoreError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    if (options.migrate !== false) yield* Migrations.run
+    const pg = yield* Effect.serviceOption(PgClient.PgClient)
+    const notifications = options.notifications ?? Option.isSome(pg)
+
+    const wakeups: WorkflowStore.Wakeups = { effects: yield* Signal.make, timers: yield* Signal.make }
+
+    // Coalesced NOTIFY, sent after commit, outside the writing transaction: one in flight at a time,
+    // and every commit that happens while it is in flight is covered by the next one.
+    const makeNotifier = (channel: string) =>
+      Effect.gen(function*() {
+        if (!notifications) return Effect.void
+        const latch = yield* Effect.makeLatch(false)
+        yield* latch.await.pipe(
+          Effect.zipRight(latch.close),
+          Effect.zipRight(sql`SELECT pg_notify(${channel}, '')`),
+          Effect.catchAllCause((cause) => Effect.logDebug("ironflow: NOTIFY failed; workers fall back to polling", cause)),
+          Effect.forever,
+          Effect.interruptible,
+          Effect.forkScoped
+        )
+        return latch.open
+      })
+    const notifyEffectsRemote = yield* makeNotifier(effectsChannel)
+    const notifyTimersRemote = yield* makeNotifier(timersChannel)
+
+    if (notifications && Option.isSome(pg)) {
+      const listen = (channel: string, signal: Signal.Signal) =>
+        pg.value.listen(channel).pipe(
+          Stream.runForEach(() => signal.notify),
+          Effect.tapErrorCause((cause) => Effect.logDebug(`ironflow: LISTEN ${channel} failed; retrying`, cause)),
+          Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.union(Schedule.spaced("10 seconds")))),
+          Effect.interruptible,
+          Effect.forkScoped
+        )
+      yield* listen(effectsChannel, wakeups.effects)
+      yield* listen(timersChannel, wakeups.timers)
+    }
+
+    const lockInstance = (workflowType: string, workflowId: string) =>
+      sql<{ completed_at: unknown; snapshot_sequence: unknown; snapshot_data: unknown; snapshot_version: unknown }>`
+        SELECT completed_at, snapshot_sequence, snapshot_data, snapshot_version
+        FROM ironflow.workflow_instances
+        WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId}
+        FOR UPDATE`
+
+    const readSnapshot = (row: {
+      snapshot_sequence: unknown
+      snapshot_data: unknown
+      snapshot_version: unknown
+    }, version: string | undefined): Option.Option<WorkflowStore.Snapshot> =>
+      version === undefined || row.snapshot_sequence === null || row.snapshot_sequence === undefined ||
+        row.snapshot_version !== version
+        ? Option.none()
+        : Option.some({
+          sequence: num(row.snapshot_sequence),
+          state: json(row.snapshot_data),
+          version: String(row.snapshot_version)
+        })
+
+    const loadEventsAfter = (workflowType: string, workflowId: string, after: number) =>
+      sql<{ sequence: unknown; payload: unknown }>`
+        SELECT sequence, payload FROM ironflow.events
+        WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId} AND sequence > ${after}
+        ORDER BY sequence`.pipe(
+          Effect.map((rows) => rows.map((row) => ({ sequence: num(row.sequence), payload: json(row.payload) })))
+        )
+
+    const write = (workflowType: string, workflowId: string, nextSequence: number, now: number, writes: WorkflowStore.Writes) =>
+      Effect.gen(function*() {
+        const at = new Date(now)
+        if (writes.cancelTimers.length > 0) {
+          yield* sql`
+            UPDATE ironflow.timers SET processed_at = ${at}, locked_until = NULL, locked_by = NULL
+            WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId}
+              AND processed_at IS NULL AND key = ANY(${writes.cancelTimers}::text[])`
+        }
+        // A keyed timer scheduled twice in one decision: the last one wins, as two upserts would.
+        const timers: Array<WorkflowStore.TimerRequest> = []
+        const keyed = new Map<string, number>()
+        for (const timer of writes.timers) {
+          if (Option.isSome(timer.key)) {
+            const index = keyed.get(timer.key.value)
+            if (index !== undefined) {
+              timers[index] = timer
+              continue
+            }
+            keyed.set(timer.key.value, timers.length)
+          }
+          timers.push(timer)
+        }
+        const observation = writes.observation
+        const snapshot = writes.snapshot
+        yield* sql`
+          WITH appended AS (
+            INSERT INTO ironflow.events (workflow_type, workflow_id, sequence, payload, created_at)
+            SELECT ${workflowType}, ${workflowId}, t.sequence, t.payload::jsonb, ${at}
+            FROM unnest(${writes.events.map((_, i) => nextSequence + i)}::bigint[], ${
+          writes.events.map((e) => JSON.stringify(e))
+        }::text[]) AS t(sequence, payload)
+          ), enqueued AS (
+            INSERT INTO ironflow.outbox (id, workflow_type, workflow_id, payload, created_at)
+            SELECT t.id, ${workflowType}, ${workflowId}, t.payload::jsonb, ${at}
+            FROM unnest(${writes.effects.map(() => uuidv7(now))}::uuid[], ${
+          writes.effects.map((e) => JSON.stringify(e))
+        }::text[]) AS t(id, payload)
+          ), scheduled AS (
+            INSERT INTO ironflow.timers (id, workflow_type, workflow_id, fire_at, input, key, created_at)
+            SELECT t.id, ${workflowType}, ${workflowId}, t.fire_at, t.input::jsonb, t.key, ${at}
+            FROM unnest(
+              ${timers.map(() => uuidv7(now))}::uuid[],
+              ${timers.map((t) => new Date(now + Duration.toMillis(t.delay)).toISOString())}::timestamptz[],
+              ${timers.map((t) => JSON.stringify(t.input))}::text[],
+              ${timers.map((t) => Option.getOrNull(t.key))}::text[]
+            ) AS t(id, fire_at, input, key)
+            ON CONFLICT (workflow_type, workflow_id, key) WHERE key IS NOT NULL AND processed_at IS NULL
+            DO UPDATE SET fire_at = EXCLUDED.fire_at, input = EXCLUDED.input, created_at = EXCLUDED.created_at,
+              attempts = 0, last_error = NULL, locked_until = NULL, locked_by = NULL, dead_lettered_at = NULL
+          ), observed AS (
+            INSERT INTO ironflow.input_observations (workflow_type, workflow_id, input_type, payload, outcome, observed_at)
+            SELECT ${workflowType}, ${workflowId}, ${Option.isSome(observation) ? observation.value.inputType : ""},
+              ${Option.isSome(observation) ? JSON.stringify(observation.value.payload) : "null"}::jsonb, 'accepted', ${at}
+            WHERE ${Option.isSome(observation)}::boolean
+          )
+          UPDATE ironflow.workflow_instances SET
+            event_count = event_count + ${writes.events.length},
+            last_event_at = ${at},
+            completed_at = CASE WHEN ${writes.completed}::boolean THEN ${at}::timestamptz ELSE completed_at END,
+            snapshot_sequence = CASE WHEN ${Option.isSome(snapshot)}::boolean THEN ${
+          Option.isSome(snapshot) ? snapshot.value.sequence : null
+        }::bigint ELSE snapshot_sequence END,
+            snapshot_data = CASE WHEN ${Option.isSome(snapshot)}::boolean THEN ${
+          Option.isSome(snapshot) ? JSON.stringify(snapshot.value.state) : null
+        }::jsonb ELSE snapshot_data END,
+            snapshot_version = CASE WHEN ${Option.isSome(snapshot)}::boolean THEN ${
+          Option.isSome(snapshot) ? snapshot.value.version : null
+        }::text ELSE snapshot_version END,
+            snapshot_at = CASE WHEN ${Option.isSome(snapshot)}::boolean THEN ${at}::timestamptz ELSE snapshot_at END
+          WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId}`
+        return timers
+      })
+
+    const withInstance: WorkflowStore.WorkflowStore["Type"]["withInstance"] = (instance, body) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const { workflowId, workflowType } = instance
+        const result = yield* Effect.gen(function*() {
+          let rows = yield* lockInstance(workflowType, workflowId)
+          if (rows.length === 0) {
+            rows = yield* sql<{ completed_at: unknown; snapshot_sequence: unknown; snapshot_data: unknown; snapshot_version: unknown }>`
+              INSERT INTO ironflow.workflow_instances (workflow_type, workflow_id, unique_key, created_at)
+              VALUES (${workflowType}, ${workflowId}, ${Option.getOrNull(instance.uniqueKey)}, ${new Date(now)})
+              ON CONFLICT (workflow_type, workflow_id) DO NOTHING
+              RETURNING completed_at, snapshot_sequence, snapshot_data, snapshot_version`.pipe(
+              Effect.catchIf(isUniqueKeyViolation, () =>
+                new UniqueKeyConflict({ workflowType, uniqueKey: Option.getOrElse(instance.uniqueKey, () => "") }))
+            )
+            // Another transaction created it first: wait for its lock like any later input.
+            if (rows.length === 0) rows = yield* lockInstance(workflowType, workflowId)
+          }
+          const row = rows[0]
+          if (row.completed_at !== null && row.completed_at !== undefined) {
+            return { _tag: "Completed" } as const
+          }
+          const snapshot = readSnapshot(row, instance.snapshotVersion)
+          const events = yield* loadEventsAfter(
+            workflowType,
+            workflowId,
+            Option.match(snapshot, { onNone: () => 0, onSome: (s) => s.sequence })
+          )
+          const nextSequence = events.length > 0
+            ? events[events.length - 1].sequence + 1
+            : Option.match(snapshot, { onNone: () => 1, onSome: (s) => s.sequence + 1 })
+          const unit = yield* body({
+            snapshot,
+            events,
+            nextSequence,
+            now,
+            loadAllEvents: Effect.mapError(loadEventsAfter(workflowType, workflowId, 0), storeError("load events"))
+          })
+          if (unit._tag === "Rollback") return yield* Effect.fail(new RollbackSignal(unit.value))
+          const timers = yield* write(workflowType, workflowId, nextSequence, now, unit.writes)
+          return { _tag: "Committed", value: unit.value, writes: unit.writes, timers } as const
+        }).pipe(
+          sql.withTransaction,
+          Effect.catchIf(
+            (e): e is RollbackSignal<any> => e instanceof RollbackSignal,
+            (signal) => Effect.succeed({ _tag: "RolledBack", value: signal.value } as const)
+          ),
+          Effect.mapError((e) => isSqlError(e) ? new StoreError({ operation: "execute", cause: e }) : e)
+        )
+        switch (result._tag) {
+          case "Completed":
+            return result
+          case "RolledBack":
+            return { _tag: "Done", value: result.value, committed: false } as const
+          case "Committed": {
+            if (result.writes.effects.length > 0) {
+              yield* wakeups.effects.notify
+              yield* notifyEffectsRemote
+            }
+            if (result.timers.length > 0) {
+              yield* wakeups.timers.notify
+              yield* notifyTimersRemote
+            }
+            return { _tag: "Done", value: result.value, committed: true } as const
+          }
+        }
+      })
+
+    const table = (kind: WorkflowStore.QueueKind) => kind === "effect" ? sql("ironflow.outbox") : sql("ironflow.timers")
+
+    const claim: WorkflowStore.WorkflowStore["Type"]["claim"] = ({ kind, lease, limit, workerId, workflowTypes }) =>
+      Effect.gen(function*() {
+        if (workflowTypes.length === 0 || limit <= 0) return []
+        const now = yield* Clock.currentTimeMillis
+        const at = new Date(now)
+        const until = new Date(now + Duration.toMillis(lease))
+        const rows = kind === "effect"
+          ? yield* sql<Record<string, unknown>>`
+            UPDATE ironflow.outbox AS o SET locked_until = ${until}, locked_by = ${workerId}
+            FROM (
+              SELECT id FROM ironflow.outbox
+              WHERE processed_at IS NULL AND dead_lettered_at IS NULL
+                AND (locked_until IS NULL OR locked_until <= ${at})
+                AND workflow_type = ANY(${workflowTypes}::text[])
+              ORDER BY created_at, id
+              LIMIT ${limit}
+              FOR UPDATE SKIP LOCKED
+            ) AS c
+            WHERE o.id = c.id
+            RETURNING o.id, o.workflow_type, o.workflow_id, o.payload, o.attempts, o.created_at, o.created_at AS due_at`
+          : yield* sql<Record<string, unknown>>`
+            UPDATE ironflow.timers AS t SET locked_until = ${until}, locked_by = ${workerId}
+            FROM (
+              SELECT id FROM ironflow.timers
+              WHERE processed_at IS NULL AND dead_lettered_at IS NULL
+                AND fire_at <= ${at}
+                AND (locked_until IS NULL OR locked_until <= ${at})
+                AND workflow_type = ANY(${workflowTypes}::text[])
+              ORDER BY fire_at, id
+              LIMIT ${limit}
+              FOR UPDATE SKIP LOCKED
+            ) AS c
+            WHERE t.id = c.id
+            RETURNING t.id, t.workflow_type, t.workflow_id, t.input AS payload, t.attempts, t.created_at, t.fire_at AS due_at`
+        return rows
+          .map((row): WorkflowStore.ClaimedItem => ({
+            kind,
+            id: String(row.id),
+            workflowType: String(row.workflow_type),
+            workflowId: String(row.workflow_id),
+            payload: json(row.payload),
+            attempts: num(row.attempts),
+            createdAt: date(row.created_at),
+            dueAt: date(row.due_at),
+            lockedBy: workerId
+          }))
+          .sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      }).pipe(Effect.mapError(storeError(`claim ${kind}s`)))
+
+    const complete: WorkflowStore.WorkflowStore["Type"]["complete"] = (kind, workerId, ids) =>
+      Effect.gen(function*() {
+        if (ids.length === 0) return []
+        const at = new Date(yield* Clock.currentTimeMillis)
+        const rows = yield* sql<{ id: unknown }>`
+          UPDATE ${table(kind)} SET processed_at = ${at}, locked_until = NULL, locked_by = NULL
+          WHERE id = ANY(${ids}::uuid[]) AND locked_by = ${workerId} AND processed_at IS NULL
+          RETURNING id`
+        return rows.map((row) => String(row.id))
+      }).pipe(Effect.mapError(storeError(`complete ${kind}s`)))
+
+    const fail: WorkflowStore.WorkflowStore["Type"]["fail"] = (kind, workerId, id, error, disposition) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const retryAt = disposition._tag === "RetryAfter" ? new Date(now + Duration.toMillis(disposition.delay)) : null
+        const deadAt = disposition._tag === "DeadLetter" ? new Date(now) : null
+        const rows = yield* sql<{ id: unknown }>`
+          UPDATE ${table(kind)} SET attempts = attempts + 1, last_error = ${error}, locked_by = NULL,
+            locked_until = ${retryAt}::timestamptz, dead_lettered_at = ${deadAt}::timestamptz
+          WHERE id = ${id} AND locked_by = ${workerId} AND processed_at IS NULL
+          RETURNING id`
+        return rows.length > 0
+      }).pipe(Effect.mapError(storeError(`record ${kind} failure`)))
+
+    const release: WorkflowStore.WorkflowStore["Type"]["release"] = (kind, workerId, ids) =>
+      ids.length === 0 ? Effect.void : sql`
+        UPDATE ${table(kind)} SET locked_until = NULL, locked_by = NULL
+        WHERE id = ANY(${ids}::uuid[]) AND locked_by = ${workerId} AND processed_at IS NULL`.pipe(
+        Effect.asVoid,
+        Effect.mapError(storeError(`release ${kind} leases`))
+      )
+
+    const extendLeases: WorkflowStore.WorkflowStore["Type"]["extendLeases"] = (kind, workerId, ids, lease) =>
+      ids.length === 0 ? Effect.void : Effect.gen(function*() {
+        const until = new Date((yield* Clock.currentTimeMillis) + Duration.toMillis(lease))
+        yield* sql`
+          UPDATE ${table(kind)} SET locked_until = ${until}
+          WHERE id = ANY(${ids}::uuid[]) AND locked_by = ${workerId} AND processed_at IS NULL`
+      }).pipe(Effect.mapError(storeError(`extend ${kind} leases`)))
+
+    const nextTimerDue: WorkflowStore.WorkflowStore["Type"]["nextTimerDue"] = (workflowTypes) =>
+      workflowTypes.length === 0 ? Effect.succeed(Option.none()) : sql<{ due: unknown }>`
+        SELECT min(due) AS due FROM (
+          (SELECT fire_at AS due FROM ironflow.timers
+           WHERE processed_at IS NULL AND dead_lettered_at IS NULL AND locked_until IS NULL
+             AND workflow_type = ANY(${workflowTypes}::text[])
+           ORDER BY fire_at LIMIT 1)
+          UNION ALL
+          (SELECT GREATEST(fire_at, locked_until) AS due FROM ironflow.timers
+           WHERE processed_at IS NULL AND dead_lettered_at IS NULL AND locked_until IS NOT NULL
+             AND workflow_type = ANY(${workflowTypes}::text[])
+           ORDER BY GREATEST(fire_at, locked_until) LIMIT 1)
+        ) AS candidates`.pipe(
+        Effect.map((rows) => optionalDate(rows[0]?.due)),
+        Effect.mapError(storeError("find the next due timer"))
+      )
+
+    const deadLetterFilter = (query: WorkflowStore.DeadLetterQuery) =>
+      sql`processed_at IS NULL AND dead_lettered_at IS NOT NULL
+        AND (${query.workflowType ?? null}::text IS NULL OR workflow_type = ${query.workflowType ?? null}::text)
+        AND (${query.workflowId ?? null}::text IS NULL OR workflow_id = ${query.workflowId ?? null}::text)`
+
+    const fetchDeadLetters: WorkflowStore.WorkflowStore["Type"]["fetchDeadLetters"] = (kind, query) =>
+      sql<Record<string, unknown>>`
+        SELECT id, workflow_type, workflow_id, ${kind === "effect" ? sql`payload` : sql`input`} AS payload,
+          attempts, last_error, created_at, dead_lettered_at
+        FROM ${table(kind)}
+        WHERE ${deadLetterFilter(query)}
+        ORDER BY created_at DESC, id DESC
+        LIMIT ${query.limit ?? 100} OFFSET ${query.offset ?? 0}`.pipe(
+        Effect.map((rows) =>
+          rows.map((row): WorkflowStore.DeadLetter => ({
+            kind,
+            id: String(row.id),
+            workflowType: String(row.workflow_type),
+            workflowId: String(row.workflow_id),
+            payload: json(row.payload),
+            attempts: num(row.attempts),
+            lastError: optionalString(row.last_error),
+            createdAt: date(row.created_at),
+            deadLetteredAt: date(row.dead_lettered_at)
+          }))
+        ),
+        Effect.mapError(storeError(`fetch ${kind} dead letters`))
+      )
+
+    const countDeadLetters: WorkflowStore.WorkflowStore["Type"]["countDeadLetters"] = (kind, query) =>
+      sql<{ count: unknown }>`SELECT count(*) AS count FROM ${table(kind)} WHERE ${deadLetterFilter(query)}`.pipe(
+        Effect.map((rows) => num(rows[0].count)),
+        Effect.mapError(storeError(`count ${kind} dead letters`))
+      )
+
+    const retryDeadLetter: WorkflowStore.WorkflowStore["Type"]["retryDeadLetter"] = (kind, id) =>
+      sql<{ id: unknown }>`
+        UPDATE ${table(kind)} SET attempts = 0, last_error = NULL, locked_until = NULL, locked_by = NULL,
+          dead_lettered_at = NULL
+        WHERE id = ${id}::uuid AND processed_at IS NULL AND dead_lettered_at IS NOT NULL
+        RETURNING id`.pipe(
+        Effect.map((rows) => rows.length > 0),
+        Effect.tap((retried) =>
+          retried ? (kind === "effect" ? wakeups.effects.notify : wakeups.timers.notify) : Effect.void
+        ),
+        Effect.tap((retried) => (retried ? (kind === "effect" ? notifyEffectsRemote : notifyTimersRemote) : Effect.void)),
+        Effect.mapError(storeError(`retry ${kind} dead letter`))
+      )
+
+    const toStoredEvent = (row: Record<string, unknown>): WorkflowStore.StoredEvent => ({
+      globalSequence: num(row.global_sequence),
+      workflowType: String(row.workflow_type),
+      workflowId: String(row.workflow_id),
+      sequence: num(row.sequence),
+      payload: json(row.payload),
+      createdAt: date(row.created_at)
+    })
+
+    const toSummary = (row: Record<string, unknown>): WorkflowStore.WorkflowInstanceSummary => ({
+      workflowType: String(row.workflow_type),
+      workflowId: String(row.workflow_id),
+      createdAt: date(row.created_at),
+      eventCount: num(row.event_count),
+      lastEventAt: optionalDate(row.last_event_at),
+      completedAt: optionalDate(row.completed_at)
+    })
+
+    const store: WorkflowStore.WorkflowStore["Type"] = {
+      withInstance,
+      recordObservation: (observation) =>
+        Effect.gen(function*() {
+          const at = new Date(yield* Clock.currentTimeMillis)
+          const rejection = observation.outcome._tag === "Rejected"
+            ? JSON.stringify(observation.outcome.rejection ?? null)
+            : null
+          yield* sql`
+            INSERT INTO ironflow.input_observations
+              (workflow_type, workflow_id, input_type, payload, outcome, rejection_payload, observed_at)
+            VALUES (${observation.workflowType}, ${observation.workflowId}, ${observation.inputType},
+              ${JSON.stringify(observation.payload ?? null)}::jsonb, ${WorkflowStore.outcomeName(observation.outcome)},
+              ${rejection}::jsonb, ${at})`
+        }).pipe(Effect.mapError(storeError("record an input observation"))),
+      fetchObservations: (workflowType, workflowId) =>
+        sql<Record<string, unknown>>`
+          SELECT id, workflow_type, workflow_id, input_type, payload, outcome, rejection_payload, observed_at
+          FROM ironflow.input_observations
+          WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId}
+          ORDER BY observed_at, id`.pipe(
+          Effect.map((rows) =>
+            rows.map((row): WorkflowStore.StoredObservation => ({
+              id: num(row.id),
+              workflowType: String(row.workflow_type),
+              workflowId: String(row.workflow_id),
+              inputType: String(row.input_type),
+              payload: json(row.payload),
+              outcome: row.outcome === "rejected"
+                ? WorkflowStore.ObservationOutcome.Rejected({ rejection: json(row.rejection_payload) })
+                : row.outcome === "already_completed"
+                ? WorkflowStore.ObservationOutcome.AlreadyCompleted()
+                : WorkflowStore.ObservationOutcome.Accepted(),
+              observedAt: date(row.observed_at)
+            }))
+          ),
+          Effect.mapError(storeError("fetch input observations"))
+        ),
+      fetchEvents: (workflowType, workflowId) =>
+        sql<Record<string, unknown>>`
+          SELECT global_sequence, workflow_type, workflow_id, sequence, payload, created_at
+          FROM ironflow.events
+          WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId}
+          ORDER BY sequence`.pipe(
+          Effect.map((rows) => rows.map(toStoredEvent)),
+          Effect.mapError(storeError("fetch workflow events"))
+        ),
+      loadState: (workflowType, workflowId, snapshotVersion) =>
+        Effect.gen(function*() {
+          const rows = yield* sql<{ snapshot_sequence: unknown; snapshot_data: unknown; snapshot_version: unknown }>`
+            SELECT snapshot_sequence, snapshot_data, snapshot_version FROM ironflow.workflow_instances
+            WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId}`
+          const snapshot = rows.length === 0 ? Option.none() : readSnapshot(rows[0], snapshotVersion)
+          const events = yield* loadEventsAfter(
+            workflowType,
+            workflowId,
+            Option.match(snapshot, { onNone: () => 0, onSome: (s) => s.sequence })
+          )
+          return { snapshot, events }
+        }).pipe(Effect.mapError(storeError("load workflow state"))),
+      listInstances: ({ limit, offset, workflowType }) =>
+        sql<Record<string, unknown>>`
+          SELECT workflow_type, workflow_id, created_at, event_count, last_event_at, completed_at
+          FROM ironflow.workflow_instances
+          WHERE (${workflowType ?? null}::text IS NULL OR workflow_type = ${workflowType ?? null}::text)
+          ORDER BY last_event_at DESC NULLS LAST, created_at DESC, workflow_type, workflow_id
+          LIMIT ${limit} OFFSET ${offset}`.pipe(
+          Effect.map((rows) => rows.map(toSummary)),
+          Effect.mapError(storeError("list workflows"))
+        ),
+      fetchInstance: (workflowType, workflowId) =>
+        sql<Record<string, unknown>>`
+          SELECT workflow_type, workflow_id, created_at, event_count, last_event_at, completed_at
+          FROM ironflow.workflow_instances
+          WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId}`.pipe(
+          Effect.map((rows) => rows.length === 0 ? Option.none() : Option.some(toSummary(rows[0]))),
+          Effect.mapError(storeError("fetch a workflow instance"))
+        ),
+      fetchPending: (workflowType, workflowId) =>
+        sql<Record<string, unknown>>`
+          SELECT 'effect' AS kind, id, workflow_type, workflow_id, payload, NULL::text AS key, attempts, last_error,
+            created_at AS due_at, locked_by, locked_until, created_at
+          FROM ironflow.outbox
+          WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId}
+            AND processed_at IS NULL AND dead_lettered_at IS NULL
+          UNION ALL
+          SELECT 'timer' AS kind, id, workflow_type, workflow_id, input AS payload, key, attempts, last_error,
+            fire_at AS due_at, locked_by, locked_until, created_at
+          FROM ironflow.timers
+          WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId}
+            AND processed_at IS NULL AND dead_lettered_at IS NULL
+          ORDER BY due_at, id`.pipe(
+          Effect.map((rows) =>
+            rows.map((row): WorkflowStore.PendingItem => ({
+              kind: row.kind === "timer" ? "timer" : "effect",
+              id: String(row.id),
+              workflowType: String(row.workflow_type),
+              workflowId: String(row.workflow_id),
+              payload: json(row.payload),
+              key: optionalString(row.key),
+              attempts: num(row.attempts),
+              lastError: optionalString(row.last_error),
+              dueAt: date(row.due_at),
+              lockedBy: optionalString(row.locked_by),
+              lockedUntil: optionalDate(row.locked_until),
+              createdAt: date(row.created_at)
+            }))
+          ),
+          Effect.mapError(storeError("fetch pending effects and timers"))
+        ),
+      claim,
+      complete,
+      fail,
+      release,
+      extendLeases,
+      nextTimerDue,
+      fetchDeadLetters,
+      countDeadLetters,
+      retryDeadLetter,
+      fetchEventsSince: (after, limit) =>
+        sql<Record<string, unknown>>`
+          SELECT global_sequence, workflow_type, workflow_id, sequence, payload, created_at
+          FROM ironflow.events WHERE global_sequence > ${after}
+          ORDER BY global_sequence LIMIT ${limit}`.pipe(
+          Effect.map((rows) => rows.map(toStoredEvent)),
+          Effect.mapError(storeError("fetch events since a global sequence"))
+        ),
+      loadProjectionPosition: (name) =>
+        Effect.gen(function*() {
+          yield* sql`INSERT INTO ironflow.projection_positions (projection_name) VALUES (${name})
+            ON CONFLICT (projection_name) DO NOTHING`
+          const rows = yield* sql<{ last_sequence: unknown }>`
+            SELECT last_sequence FROM ironflow.projection_positions WHERE projection_name = ${name}`
+          return num(rows[0].last_sequence)
+        }).pipe(Effect.mapError(storeError("load a projection position"))),
+      storeProjectionPosition: (name, globalSequence) =>
+        Effect.gen(function*() {
+          const at = new Date(yield* Clock.currentTimeMillis)
+          yield* sql`UPDATE ironflow.projection_positions SET last_sequence = ${globalSequence}, updated_at = ${at}
+            WHERE projection_name = ${name}`
+        }).pipe(Effect.mapError(storeError("store a projection position"))),
+      wakeups
+    }
+    return store
+  })
+
+const isSqlError = (u: unknown): u is SqlError =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "SqlError"
+
+/**
+ * The store over the `SqlClient` in context, migrations applied at start.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<WorkflowStore.WorkflowStore, StoreError, SqlClient.SqlClient> = Layer.scoped(
+  WorkflowStore.WorkflowStore,
+  make()
+)
+
+/**
+ * The store with options.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWith = (
+  options: Options
+): Layer.Layer<WorkflowStore.WorkflowStore, StoreError, SqlClient.SqlClient> =>
+  Layer.scoped(WorkflowStore.WorkflowStore, make(options))

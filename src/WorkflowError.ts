@@ -1,0 +1,155 @@
+/**
+ * The errors of ironflow (spec §3.19). They are `Schema.TaggedError`s so they
+ * can cross process boundaries (RPC, stored rendering) with their context.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as Schema from "effect/Schema"
+
+/**
+ * A database operation failed (connection lost, constraint, timeout). Driver
+ * errors never escape the store: they arrive as this error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StoreError extends Schema.TaggedError<StoreError>("ironflow/StoreError")("StoreError", {
+  operation: Schema.String,
+  cause: Schema.Defect
+}) {
+  override get message(): string {
+    return `postgres error during ${this.operation}: ${describeCause(this.cause)}`
+  }
+}
+
+/**
+ * A value could not be encoded to, or decoded from, its stored JSON form with
+ * its workflow's Schema (an input that fails its Schema, an effect payload or
+ * timer input that no longer decodes, a rejection that does not encode).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SerializationError extends Schema.TaggedError<SerializationError>("ironflow/SerializationError")(
+  "SerializationError",
+  {
+    workflowType: Schema.String,
+    subject: Schema.Literal("input", "event", "effect", "state", "rejection"),
+    direction: Schema.Literal("encode", "decode"),
+    detail: Schema.String
+  }
+) {
+  override get message(): string {
+    return `serialization error: cannot ${this.direction} ${this.subject} of workflow type '${this.workflowType}': ${this.detail}`
+  }
+}
+
+/**
+ * A stored event no longer decodes with the workflow's event Schema. Nothing is
+ * written; `sequence` is the 1-based position of the event in its instance.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EventDeserializationError
+  extends Schema.TaggedError<EventDeserializationError>("ironflow/EventDeserializationError")(
+    "EventDeserializationError",
+    {
+      workflowType: Schema.String,
+      workflowId: Schema.String,
+      sequence: Schema.Number,
+      detail: Schema.String
+    }
+  )
+{
+  override get message(): string {
+    return `failed to deserialize event at sequence ${this.sequence} for ${this.workflowType}:${this.workflowId}: ${this.detail}`
+  }
+}
+
+/**
+ * The workflow type is not registered in this process.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnknownWorkflowType extends Schema.TaggedError<UnknownWorkflowType>("ironflow/UnknownWorkflowType")(
+  "UnknownWorkflowType",
+  { workflowType: Schema.String }
+) {
+  override get message(): string {
+    return `unknown workflow type: ${this.workflowType}`
+  }
+}
+
+/**
+ * Two registrations used the same workflow type.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DuplicateWorkflowType extends Schema.TaggedError<DuplicateWorkflowType>("ironflow/DuplicateWorkflowType")(
+  "DuplicateWorkflowType",
+  { workflowType: Schema.String }
+) {
+  override get message(): string {
+    return `duplicate workflow type registration: ${this.workflowType}`
+  }
+}
+
+/**
+ * A new instance's unique key is held by another active (not completed)
+ * instance of the same workflow type.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UniqueKeyConflict extends Schema.TaggedError<UniqueKeyConflict>("ironflow/UniqueKeyConflict")(
+  "UniqueKeyConflict",
+  { workflowType: Schema.String, uniqueKey: Schema.String }
+) {
+  override get message(): string {
+    return `unique key conflict: workflow type '${this.workflowType}' already has an active instance with key '${this.uniqueKey}'`
+  }
+}
+
+/**
+ * A workflow definition is misconfigured (for example a workflow id field that
+ * does not exist on an input variant). Thrown by `Workflow.make` when the
+ * workflow is defined, the way a compile error would be.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WorkflowDefinitionError extends Data.TaggedError("WorkflowDefinitionError")<{
+  readonly workflowType: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `invalid definition of workflow type '${this.workflowType}': ${this.detail}`
+  }
+}
+
+/**
+ * Every failure of `WorkflowService.execute` and `executeDynamic`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ExecuteError =
+  | StoreError
+  | SerializationError
+  | EventDeserializationError
+  | UnknownWorkflowType
+  | UniqueKeyConflict
+
+const describeCause = (cause: unknown): string => {
+  if (cause instanceof Error) {
+    const inner = (cause as { cause?: unknown }).cause
+    return inner instanceof Error && inner.message !== cause.message
+      ? `${cause.message}: ${inner.message}`
+      : cause.message
+  }
+  return String(cause)
+}

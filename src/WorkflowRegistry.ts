@@ -1,0 +1,111 @@
+/**
+ * The workflow types this process knows, with the handlers of their effects.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { CurrentEffectContext, type EffectContext } from "./EffectContext.js"
+import { codecsOf } from "./internal/codecs.js"
+import type { RetryPolicy } from "./RetryPolicy.js"
+import * as Workflow from "./Workflow.js"
+import { DuplicateWorkflowType, SerializationError } from "./WorkflowError.js"
+
+/**
+ * A registered workflow type.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Entry {
+  readonly workflow: Workflow.Any
+  /**
+   * Decodes a stored effect payload and runs the handler with the
+   * application's services. Its error channel holds the handler's failure (or
+   * a `SerializationError` when the payload does not decode).
+   */
+  readonly handle: (payload: unknown, context: EffectContext) => Effect.Effect<Option.Option<unknown>, unknown>
+  /** False for workflows registered without effects. */
+  readonly handlesEffects: boolean
+  readonly retryPolicy: Option.Option<RetryPolicy>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class WorkflowRegistry extends Context.Tag("ironflow/WorkflowRegistry")<WorkflowRegistry, {
+  readonly get: (workflowType: string) => Option.Option<Entry>
+  /** Registered workflow types, in registration order. */
+  readonly types: ReadonlyArray<string>
+}>() {}
+
+/**
+ * The services a list of registrations needs.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type Requirements<Registrations extends ReadonlyArray<Workflow.Registration<any>>> =
+  Registrations[number] extends infer X ? X extends Workflow.WorkflowHandler<any, infer R> ? R : never : never
+
+/**
+ * Builds a registry. Registering a workflow type twice fails with
+ * `DuplicateWorkflowType` naming the first duplicate (the later registration is
+ * ignored until then, as ironflow's builder does).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <const Registrations extends ReadonlyArray<Workflow.Registration<any>>>(
+  registrations: Registrations
+): Effect.Effect<WorkflowRegistry["Type"], DuplicateWorkflowType, Requirements<Registrations>> =>
+  Effect.gen(function*() {
+    const context = yield* Effect.context<Requirements<Registrations>>()
+    const entries = new Map<string, Entry>()
+    let duplicate: string | undefined
+    for (const registration of registrations) {
+      const handler = Workflow.toHandler(registration)
+      const workflow = handler.workflow
+      if (entries.has(workflow.type)) {
+        duplicate ??= workflow.type
+        continue
+      }
+      const codecs = codecsOf(workflow)
+      // The handler's requirements are the captured `context`.
+      const handle = handler.handle as (effect: unknown, context: EffectContext) => Effect.Effect<Option.Option<unknown>, unknown>
+      entries.set(workflow.type, {
+        workflow,
+        handlesEffects: !handler.withoutEffects,
+        retryPolicy: handler.retryPolicy,
+        handle: (payload, effectContext) =>
+          codecs.effect.decode(payload).pipe(
+            Effect.mapError((detail) =>
+              new SerializationError({ workflowType: workflow.type, subject: "effect", direction: "decode", detail })
+            ),
+            Effect.flatMap((effect) => handle(effect, effectContext)),
+            Effect.provide(Context.add(context, CurrentEffectContext, effectContext))
+          )
+      })
+    }
+    if (duplicate !== undefined) return yield* new DuplicateWorkflowType({ workflowType: duplicate })
+    const types = Array.from(entries.keys())
+    return WorkflowRegistry.of({
+      get: (workflowType) => Option.fromNullable(entries.get(workflowType)),
+      types
+    })
+  })
+
+/**
+ * The registry as a Layer; what the handlers need comes from the Layers it is
+ * provided with.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <const Registrations extends ReadonlyArray<Workflow.Registration<any>>>(
+  registrations: Registrations
+): Layer.Layer<WorkflowRegistry, DuplicateWorkflowType, Requirements<Registrations>> =>
+  Layer.effect(WorkflowRegistry, make(registrations))

@@ -1,0 +1,434 @@
+/**
+ * The storage service behind workflows: instance locking and event streams,
+ * the effect outbox, timers, dead letters, observations and queries.
+ *
+ * The store is schema-agnostic: payloads are JSON values (already encoded by
+ * the workflow's Schemas). Every timestamp it writes or compares comes from
+ * Effect's `Clock`, so `TestClock` drives leases, backoff and timers.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type { Signal } from "./internal/signal.js"
+import type { StoreError, UniqueKeyConflict } from "./WorkflowError.js"
+
+/**
+ * An event as stored: `sequence` is 1-based and contiguous per instance,
+ * `globalSequence` increases across all instances (it may have gaps).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoredEvent {
+  readonly globalSequence: number
+  readonly workflowType: string
+  readonly workflowId: string
+  readonly sequence: number
+  readonly payload: unknown
+  readonly createdAt: Date
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkflowInstanceSummary {
+  readonly workflowType: string
+  readonly workflowId: string
+  readonly createdAt: Date
+  readonly eventCount: number
+  readonly lastEventAt: Option.Option<Date>
+  readonly completedAt: Option.Option<Date>
+}
+
+/**
+ * How an observed input ended. Stored as `accepted`, `rejected` (with the
+ * rejection's JSON) or `already_completed`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ObservationOutcome = Data.TaggedEnum<{
+  Accepted: {}
+  Rejected: { readonly rejection: unknown }
+  AlreadyCompleted: {}
+}>
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const ObservationOutcome = Data.taggedEnum<ObservationOutcome>()
+
+/**
+ * The stored name of an outcome.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const outcomeName = (outcome: ObservationOutcome): "accepted" | "rejected" | "already_completed" =>
+  outcome._tag === "Accepted" ? "accepted" : outcome._tag === "Rejected" ? "rejected" : "already_completed"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface InputObservation {
+  readonly workflowType: string
+  readonly workflowId: string
+  readonly inputType: string
+  readonly payload: unknown
+  readonly outcome: ObservationOutcome
+}
+
+/**
+ * An input observation as read back from the store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoredObservation extends InputObservation {
+  readonly id: number
+  readonly observedAt: Date
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TimerRequest {
+  readonly delay: Duration.Duration
+  /** The encoded input the timer delivers. */
+  readonly input: unknown
+  readonly key: Option.Option<string>
+}
+
+/**
+ * The snapshot of an instance's state, stored on its row every N events.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Snapshot {
+  /** The sequence of the last event folded into `state`. */
+  readonly sequence: number
+  /** The encoded state. */
+  readonly state: unknown
+  /** The fingerprint of the state Schema that wrote it. */
+  readonly version: string
+}
+
+/**
+ * Everything one accepted decision writes, in one transaction.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Writes {
+  readonly events: ReadonlyArray<unknown>
+  readonly effects: ReadonlyArray<unknown>
+  readonly cancelTimers: ReadonlyArray<string>
+  readonly timers: ReadonlyArray<TimerRequest>
+  readonly completed: boolean
+  readonly observation: Option.Option<InputObservation>
+  readonly snapshot: Option.Option<Snapshot>
+}
+
+/**
+ * An instance locked for the length of a unit of work.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LockedInstance {
+  /** The snapshot, when one was stored; `events` then holds only the newer events. */
+  readonly snapshot: Option.Option<Snapshot>
+  readonly events: ReadonlyArray<{ readonly sequence: number; readonly payload: unknown }>
+  /** The sequence the next appended event receives. */
+  readonly nextSequence: number
+  /** `Clock` time of this unit of work, in epoch milliseconds; every row it writes carries it. */
+  readonly now: number
+  /** All events from the first, for when the snapshot cannot be used. */
+  readonly loadAllEvents: Effect.Effect<ReadonlyArray<{ readonly sequence: number; readonly payload: unknown }>, StoreError>
+}
+
+/**
+ * What the body of a unit of work decided: commit these writes, or roll back.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type UnitOfWork<A> = Data.TaggedEnum<{
+  Commit: { readonly writes: Writes; readonly value: A }
+  Rollback: { readonly value: A }
+}>
+
+interface UnitOfWorkDefinition extends Data.TaggedEnum.WithGenerics<1> {
+  readonly taggedEnum: UnitOfWork<this["A"]>
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const UnitOfWork = Data.taggedEnum<UnitOfWorkDefinition>()
+
+/**
+ * The result of `withInstance`: the instance was already completed (the body
+ * did not run), or the body ran and its transaction committed or rolled back.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type InstanceResult<A> =
+  | { readonly _tag: "Completed" }
+  | { readonly _tag: "Done"; readonly value: A; readonly committed: boolean }
+
+/**
+ * Which queue a row belongs to: the effect outbox or the timers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type QueueKind = "effect" | "timer"
+
+/**
+ * A claimed row: an effect (payload = the effect) or a timer (payload = its input).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClaimedItem {
+  readonly kind: QueueKind
+  readonly id: string
+  readonly workflowType: string
+  readonly workflowId: string
+  readonly payload: unknown
+  /** Attempts made before this claim. */
+  readonly attempts: number
+  readonly createdAt: Date
+  /** The time the timer was due (effects: their creation time). */
+  readonly dueAt: Date
+  /** The lease holder that claimed it. */
+  readonly lockedBy: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeadLetter {
+  readonly kind: QueueKind
+  readonly id: string
+  readonly workflowType: string
+  readonly workflowId: string
+  readonly payload: unknown
+  readonly attempts: number
+  readonly lastError: Option.Option<string>
+  readonly createdAt: Date
+  readonly deadLetteredAt: Date
+}
+
+/**
+ * Filters for dead letters. `limit` defaults to 100; results are newest first.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeadLetterQuery {
+  readonly workflowType?: string | undefined
+  readonly workflowId?: string | undefined
+  readonly limit?: number | undefined
+  readonly offset?: number | undefined
+}
+
+/**
+ * A pending (not processed, not dead) effect or timer, for inspection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PendingItem {
+  readonly kind: QueueKind
+  readonly id: string
+  readonly workflowType: string
+  readonly workflowId: string
+  readonly payload: unknown
+  readonly key: Option.Option<string>
+  readonly attempts: number
+  readonly lastError: Option.Option<string>
+  readonly dueAt: Date
+  readonly lockedBy: Option.Option<string>
+  readonly lockedUntil: Option.Option<Date>
+  readonly createdAt: Date
+}
+
+/**
+ * How a failed attempt ends: retried after a delay, or dead-lettered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FailureDisposition =
+  | { readonly _tag: "RetryAfter"; readonly delay: Duration.Duration }
+  | { readonly _tag: "DeadLetter" }
+
+/**
+ * Wake-ups for workers: raised in this process after a commit that enqueued
+ * work, and (on PostgreSQL) by notifications from other processes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Wakeups {
+  readonly effects: Signal
+  readonly timers: Signal
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class WorkflowStore extends Context.Tag("ironflow/WorkflowStore")<WorkflowStore, {
+  /**
+   * Runs a unit of work on one instance: creates the instance row if missing
+   * (recording `uniqueKey` only then), locks it (`FOR UPDATE`, so inputs of one
+   * instance are serialized), and if it is not completed loads its events and
+   * runs `body`. `Commit` writes everything in the same transaction, in the
+   * order: observation, events, effects, timer cancellations, timers,
+   * completion; `Rollback` (or a failure of `body`) writes nothing, not even a
+   * newly created instance row. A unique key held by another active instance
+   * fails with `UniqueKeyConflict`.
+   */
+  readonly withInstance: <A, E, R>(
+    instance: {
+      readonly workflowType: string
+      readonly workflowId: string
+      readonly uniqueKey: Option.Option<string>
+      /** Use a stored snapshot only if it was written under this state version. */
+      readonly snapshotVersion?: string | undefined
+    },
+    body: (instance: LockedInstance) => Effect.Effect<UnitOfWork<A>, E, R>
+  ) => Effect.Effect<InstanceResult<A>, E | StoreError | UniqueKeyConflict, R>
+
+  /** Records an observation in its own short transaction. */
+  readonly recordObservation: (observation: InputObservation) => Effect.Effect<void, StoreError>
+
+  /** The observations of one instance, oldest first. */
+  readonly fetchObservations: (
+    workflowType: string,
+    workflowId: string
+  ) => Effect.Effect<ReadonlyArray<StoredObservation>, StoreError>
+
+  /** Events of one instance ordered by sequence (empty for an unknown instance). */
+  readonly fetchEvents: (
+    workflowType: string,
+    workflowId: string
+  ) => Effect.Effect<ReadonlyArray<StoredEvent>, StoreError>
+
+  /**
+   * The snapshot (if one was written under `snapshotVersion`) and the events
+   * after it, read without a lock. Without a version, all events.
+   */
+  readonly loadState: (
+    workflowType: string,
+    workflowId: string,
+    snapshotVersion: string | undefined
+  ) => Effect.Effect<{
+    readonly snapshot: Option.Option<Snapshot>
+    readonly events: ReadonlyArray<{ readonly sequence: number; readonly payload: unknown }>
+  }, StoreError>
+
+  /** Instances, most recently active first. */
+  readonly listInstances: (options: {
+    readonly workflowType?: string | undefined
+    readonly limit: number
+    readonly offset: number
+  }) => Effect.Effect<ReadonlyArray<WorkflowInstanceSummary>, StoreError>
+
+  /** One instance's summary. */
+  readonly fetchInstance: (
+    workflowType: string,
+    workflowId: string
+  ) => Effect.Effect<Option.Option<WorkflowInstanceSummary>, StoreError>
+
+  /** Pending effects and timers of one instance (not processed, not dead). */
+  readonly fetchPending: (
+    workflowType: string,
+    workflowId: string
+  ) => Effect.Effect<ReadonlyArray<PendingItem>, StoreError>
+
+  /**
+   * Claims up to `limit` runnable rows of the given workflow types (an empty
+   * list claims nothing), oldest first (timers: due ones, earliest first), for
+   * `lease`. Rows under a live lease or a retry backoff are skipped.
+   */
+  readonly claim: (options: {
+    readonly kind: QueueKind
+    readonly workerId: string
+    readonly workflowTypes: ReadonlyArray<string>
+    readonly limit: number
+    readonly lease: Duration.Duration
+  }) => Effect.Effect<ReadonlyArray<ClaimedItem>, StoreError>
+
+  /** Marks rows processed, only where this worker still holds the lease. Returns the ids it changed. */
+  readonly complete: (
+    kind: QueueKind,
+    workerId: string,
+    ids: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<string>, StoreError>
+
+  /** Records a failed attempt (fenced by the lease): retry later, or dead-letter. Returns whether it applied. */
+  readonly fail: (
+    kind: QueueKind,
+    workerId: string,
+    id: string,
+    error: string,
+    disposition: FailureDisposition
+  ) => Effect.Effect<boolean, StoreError>
+
+  /** Gives leases back without counting an attempt (shutdown, interruption). */
+  readonly release: (kind: QueueKind, workerId: string, ids: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
+
+  /** Extends leases held by this worker on rows still pending. */
+  readonly extendLeases: (
+    kind: QueueKind,
+    workerId: string,
+    ids: ReadonlyArray<string>,
+    lease: Duration.Duration
+  ) => Effect.Effect<void, StoreError>
+
+  /** The earliest time a timer of these types becomes claimable, if any is pending. */
+  readonly nextTimerDue: (workflowTypes: ReadonlyArray<string>) => Effect.Effect<Option.Option<Date>, StoreError>
+
+  /** Dead letters, newest first. */
+  readonly fetchDeadLetters: (
+    kind: QueueKind,
+    query: DeadLetterQuery
+  ) => Effect.Effect<ReadonlyArray<DeadLetter>, StoreError>
+
+  /** Counts dead letters (ignores `limit` and `offset`). */
+  readonly countDeadLetters: (kind: QueueKind, query: DeadLetterQuery) => Effect.Effect<number, StoreError>
+
+  /**
+   * Makes a dead letter runnable again (attempts 0, error and lease cleared).
+   * Only a row that really is dead is reset; returns false otherwise.
+   */
+  readonly retryDeadLetter: (kind: QueueKind, id: string) => Effect.Effect<boolean, StoreError>
+
+  /** Events with a global sequence greater than `after`, ascending, at most `limit`. */
+  readonly fetchEventsSince: (after: number, limit: number) => Effect.Effect<ReadonlyArray<StoredEvent>, StoreError>
+
+  /** A projection's checkpoint (creates it at 0 if missing). */
+  readonly loadProjectionPosition: (name: string) => Effect.Effect<number, StoreError>
+
+  /** Stores a projection's checkpoint. */
+  readonly storeProjectionPosition: (name: string, globalSequence: number) => Effect.Effect<void, StoreError>
+
+  /** Wake-ups for workers. */
+  readonly wakeups: Wakeups
+}>() {}

@@ -1,0 +1,34 @@
+/**
+ * ironflow for Effect: durable, event-sourced workflows on PostgreSQL.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Decision from "./Decision.js"
+/** @since 0.1.0 */
+export * as EffectContext from "./EffectContext.js"
+/** @since 0.1.0 */
+export * as ExecuteOutcome from "./ExecuteOutcome.js"
+/** @since 0.1.0 */
+export * as Migrations from "./Migrations.js"
+/** @since 0.1.0 */
+export * as PgliteClient from "./PgliteClient.js"
+/** @since 0.1.0 */
+export * as PgWorkflowStore from "./PgWorkflowStore.js"
+/** @since 0.1.0 */
+export * as RetryPolicy from "./RetryPolicy.js"
+/** @since 0.1.0 */
+export * as Timer from "./Timer.js"
+/** @since 0.1.0 */
+export * as Workflow from "./Workflow.js"
+/** @since 0.1.0 */
+export * as WorkflowError from "./WorkflowError.js"
+/** @since 0.1.0 */
+export * as WorkflowId from "./WorkflowId.js"
+/** @since 0.1.0 */
+export * as WorkflowRegistry from "./WorkflowRegistry.js"
+/** @since 0.1.0 */
+export * as WorkflowService from "./WorkflowService.js"
+/** @since 0.1.0 */
+export * as WorkflowStore from "./WorkflowStore.js"
