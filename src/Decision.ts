@@ -60,6 +60,7 @@ export const isDecision = (u: unknown): u is Decision<unknown, unknown, unknown,
 const Proto = {
   [TypeId]: TypeId,
   pipe() {
+    // eslint-disable-next-line prefer-rest-params
     return pipeArguments(this, arguments)
   }
 }
@@ -118,6 +119,25 @@ export const isAccept = <E, F, I, R>(self: Decision<E, F, I, R>): self is Accept
 export const isReject = <E, F, I, R>(self: Decision<E, F, I, R>): self is Reject<R> => self._tag === "Reject"
 
 // Builders are no-ops on a rejection; their precise types are declared on each export.
+/**
+ * The type of a decision after an effect is added: accepts gain the effect type,
+ * rejections are unchanged.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type WithEffect<D, F2> = D extends Accept<infer E, infer F, infer I> ? Accept<E, F | F2, I> : D
+
+/**
+ * The type of a decision after a timer is added.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type WithTimer<D, I2> = D extends Accept<infer E, infer F, infer I> ? Accept<E, F, I | I2> : D
+
+type AnyDecision = Decision<any, any, any, any>
+
 const modify = (
   self: Decision<any, any, any, any>,
   f: (accept: Accept<any, any, any>) => Omit<Accept<any, any, any>, "_tag" | "pipe">
@@ -130,8 +150,8 @@ const modify = (
  * @category combinators
  */
 export const withEffect: {
-  <F2>(effect: F2): <E, F, I, R>(self: Decision<E, F, I, R>) => Decision<E, F | F2, I, R>
-  <E, F, I, R, F2>(self: Decision<E, F, I, R>, effect: F2): Decision<E, F | F2, I, R>
+  <F2>(effect: F2): <D extends AnyDecision>(self: D) => WithEffect<D, F2>
+  <D extends AnyDecision, F2>(self: D, effect: F2): WithEffect<D, F2>
 } = dual(
   2,
   <E, F, I, R, F2>(self: Decision<E, F, I, R>, effect: F2): Decision<E, F | F2, I, R> =>
@@ -145,8 +165,8 @@ export const withEffect: {
  * @category combinators
  */
 export const withEffects: {
-  <F2>(effects: Iterable<F2>): <E, F, I, R>(self: Decision<E, F, I, R>) => Decision<E, F | F2, I, R>
-  <E, F, I, R, F2>(self: Decision<E, F, I, R>, effects: Iterable<F2>): Decision<E, F | F2, I, R>
+  <F2>(effects: Iterable<F2>): <D extends AnyDecision>(self: D) => WithEffect<D, F2>
+  <D extends AnyDecision, F2>(self: D, effects: Iterable<F2>): WithEffect<D, F2>
 } = dual(
   2,
   <E, F, I, R, F2>(self: Decision<E, F, I, R>, effects: Iterable<F2>): Decision<E, F | F2, I, R> =>
@@ -160,8 +180,8 @@ export const withEffects: {
  * @category combinators
  */
 export const withTimer: {
-  <I2>(timer: Timer.Timer<I2>): <E, F, I, R>(self: Decision<E, F, I, R>) => Decision<E, F, I | I2, R>
-  <E, F, I, R, I2>(self: Decision<E, F, I, R>, timer: Timer.Timer<I2>): Decision<E, F, I | I2, R>
+  <I2>(timer: Timer.Timer<I2>): <D extends AnyDecision>(self: D) => WithTimer<D, I2>
+  <D extends AnyDecision, I2>(self: D, timer: Timer.Timer<I2>): WithTimer<D, I2>
 } = dual(
   2,
   <E, F, I, R, I2>(self: Decision<E, F, I, R>, timer: Timer.Timer<I2>): Decision<E, F, I | I2, R> =>
@@ -175,8 +195,8 @@ export const withTimer: {
  * @category combinators
  */
 export const withTimers: {
-  <I2>(timers: Iterable<Timer.Timer<I2>>): <E, F, I, R>(self: Decision<E, F, I, R>) => Decision<E, F, I | I2, R>
-  <E, F, I, R, I2>(self: Decision<E, F, I, R>, timers: Iterable<Timer.Timer<I2>>): Decision<E, F, I | I2, R>
+  <I2>(timers: Iterable<Timer.Timer<I2>>): <D extends AnyDecision>(self: D) => WithTimer<D, I2>
+  <D extends AnyDecision, I2>(self: D, timers: Iterable<Timer.Timer<I2>>): WithTimer<D, I2>
 } = dual(
   2,
   <E, F, I, R, I2>(self: Decision<E, F, I, R>, timers: Iterable<Timer.Timer<I2>>): Decision<E, F, I | I2, R> =>
@@ -195,13 +215,13 @@ export const withTimerAfter: {
     delay: Duration.DurationInput,
     input: I2,
     options?: { readonly key?: string | undefined }
-  ): <E, F, I, R>(self: Decision<E, F, I, R>) => Decision<E, F, I | I2, R>
-  <E, F, I, R, I2>(
-    self: Decision<E, F, I, R>,
+  ): <D extends AnyDecision>(self: D) => WithTimer<D, I2>
+  <D extends AnyDecision, I2>(
+    self: D,
     delay: Duration.DurationInput,
     input: I2,
     options?: { readonly key?: string | undefined }
-  ): Decision<E, F, I | I2, R>
+  ): WithTimer<D, I2>
 } = dual(
   (args) => isDecision(args[0]),
   <E, F, I, R, I2>(
@@ -224,8 +244,8 @@ export const withTimerAfter: {
  * @category combinators
  */
 export const cancelTimer: {
-  (key: string): <E, F, I, R>(self: Decision<E, F, I, R>) => Decision<E, F, I, R>
-  <E, F, I, R>(self: Decision<E, F, I, R>, key: string): Decision<E, F, I, R>
+  (key: string): <D extends AnyDecision>(self: D) => D
+  <D extends AnyDecision>(self: D, key: string): D
 } = dual(
   2,
   <E, F, I, R>(self: Decision<E, F, I, R>, key: string): Decision<E, F, I, R> =>
@@ -239,8 +259,8 @@ export const cancelTimer: {
  * @category combinators
  */
 export const cancelTimers: {
-  (keys: Iterable<string>): <E, F, I, R>(self: Decision<E, F, I, R>) => Decision<E, F, I, R>
-  <E, F, I, R>(self: Decision<E, F, I, R>, keys: Iterable<string>): Decision<E, F, I, R>
+  (keys: Iterable<string>): <D extends AnyDecision>(self: D) => D
+  <D extends AnyDecision>(self: D, keys: Iterable<string>): D
 } = dual(
   2,
   <E, F, I, R>(self: Decision<E, F, I, R>, keys: Iterable<string>): Decision<E, F, I, R> =>

@@ -10,11 +10,11 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { createHash } from "node:crypto"
 import { readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import { StoreError } from "./WorkflowError.js"
 
 /**

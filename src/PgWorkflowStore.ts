@@ -50,8 +50,12 @@ class RollbackSignal<A> {
 
 const num = (u: unknown): number => (typeof u === "number" ? u : Number(u))
 const date = (u: unknown): Date => (u instanceof Date ? u : new Date(String(u)))
-const optionalDate = (u: unknown): Option.Option<Date> => (u === null || u === undefined ? Option.none() : Option.some(date(u)))
-const optionalString = (u: unknown): Option.Option<string> => (u === null || u === undefined ? Option.none() : Option.some(String(u)))
+const optionalDate = (
+  u: unknown
+): Option.Option<Date> => (u === null || u === undefined ? Option.none() : Option.some(date(u)))
+const optionalString = (
+  u: unknown
+): Option.Option<string> => (u === null || u === undefined ? Option.none() : Option.some(String(u)))
 const json = (u: unknown): unknown => (typeof u === "string" ? JSON.parse(u) : u)
 
 const isUniqueKeyViolation = (error: SqlError): boolean => {
@@ -89,7 +93,9 @@ export const make = (
         yield* latch.await.pipe(
           Effect.zipRight(latch.close),
           Effect.zipRight(sql`SELECT pg_notify(${channel}, '')`),
-          Effect.catchAllCause((cause) => Effect.logDebug("ironflow: NOTIFY failed; workers fall back to polling", cause)),
+          Effect.catchAllCause((cause) =>
+            Effect.logDebug("ironflow: NOTIFY failed; workers fall back to polling", cause)
+          ),
           Effect.forever,
           Effect.interruptible,
           Effect.forkScoped
@@ -138,10 +144,16 @@ export const make = (
         SELECT sequence, payload FROM ironflow.events
         WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId} AND sequence > ${after}
         ORDER BY sequence`.pipe(
-          Effect.map((rows) => rows.map((row) => ({ sequence: num(row.sequence), payload: json(row.payload) })))
-        )
+        Effect.map((rows) => rows.map((row) => ({ sequence: num(row.sequence), payload: json(row.payload) })))
+      )
 
-    const write = (workflowType: string, workflowId: string, nextSequence: number, now: number, writes: WorkflowStore.Writes) =>
+    const write = (
+      workflowType: string,
+      workflowId: string,
+      nextSequence: number,
+      now: number,
+      writes: WorkflowStore.Writes
+    ) =>
       Effect.gen(function*() {
         const at = new Date(now)
         if (writes.cancelTimers.length > 0) {
@@ -194,7 +206,9 @@ export const make = (
           ), observed AS (
             INSERT INTO ironflow.input_observations (workflow_type, workflow_id, input_type, payload, outcome, observed_at)
             SELECT ${workflowType}, ${workflowId}, ${Option.isSome(observation) ? observation.value.inputType : ""},
-              ${Option.isSome(observation) ? JSON.stringify(observation.value.payload) : "null"}::jsonb, 'accepted', ${at}
+              ${
+          Option.isSome(observation) ? JSON.stringify(observation.value.payload) : "null"
+        }::jsonb, 'accepted', ${at}
             WHERE ${Option.isSome(observation)}::boolean
           )
           UPDATE ironflow.workflow_instances SET
@@ -222,13 +236,17 @@ export const make = (
         const result = yield* Effect.gen(function*() {
           let rows = yield* lockInstance(workflowType, workflowId)
           if (rows.length === 0) {
-            rows = yield* sql<{ completed_at: unknown; snapshot_sequence: unknown; snapshot_data: unknown; snapshot_version: unknown }>`
+            rows = yield* sql<
+              { completed_at: unknown; snapshot_sequence: unknown; snapshot_data: unknown; snapshot_version: unknown }
+            >`
               INSERT INTO ironflow.workflow_instances (workflow_type, workflow_id, unique_key, created_at)
               VALUES (${workflowType}, ${workflowId}, ${Option.getOrNull(instance.uniqueKey)}, ${new Date(now)})
               ON CONFLICT (workflow_type, workflow_id) DO NOTHING
               RETURNING completed_at, snapshot_sequence, snapshot_data, snapshot_version`.pipe(
-              Effect.catchIf(isUniqueKeyViolation, () =>
-                new UniqueKeyConflict({ workflowType, uniqueKey: Option.getOrElse(instance.uniqueKey, () => "") }))
+              Effect.catchIf(
+                isUniqueKeyViolation,
+                () => new UniqueKeyConflict({ workflowType, uniqueKey: Option.getOrElse(instance.uniqueKey, () => "") })
+              )
             )
             // Another transaction created it first: wait for its lock like any later input.
             if (rows.length === 0) rows = yield* lockInstance(workflowType, workflowId)
@@ -436,7 +454,9 @@ export const make = (
         Effect.tap((retried) =>
           retried ? (kind === "effect" ? wakeups.effects.notify : wakeups.timers.notify) : Effect.void
         ),
-        Effect.tap((retried) => (retried ? (kind === "effect" ? notifyEffectsRemote : notifyTimersRemote) : Effect.void)),
+        Effect.tap((
+          retried
+        ) => (retried ? (kind === "effect" ? notifyEffectsRemote : notifyTimersRemote) : Effect.void)),
         Effect.mapError(storeError(`retry ${kind} dead letter`))
       )
 

@@ -9,12 +9,12 @@
  *
  * @since 0.1.0
  */
-import { PGlite } from "@electric-sql/pglite"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { makeCompiler } from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
+import { PGlite } from "@electric-sql/pglite"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -67,7 +67,9 @@ export const make = (
             ...(config.dataDir !== undefined ? { dataDir: config.dataDir } : {}),
             ...(config.relaxedDurability !== undefined ? { relaxedDurability: config.relaxedDurability } : {})
           }),
-        catch: sqlError(`PgliteClient: failed to open the embedded database${config.dataDir ? ` in ${config.dataDir}` : ""}`)
+        catch: sqlError(
+          `PgliteClient: failed to open the embedded database${config.dataDir ? ` in ${config.dataDir}` : ""}`
+        )
       }),
       (db) => Effect.promise(() => db.close()).pipe(Effect.timeoutOption(5000), Effect.ignore)
     )
@@ -91,7 +93,10 @@ export const make = (
       execute: (sql, params, transformRows) =>
         transformRows ? Effect.map(run(sql, params), transformRows) : run(sql, params),
       executeRaw: (sql, params) =>
-        Effect.tryPromise({ try: () => db.query(sql, params as Array<unknown>), catch: sqlError("Failed to execute statement") }),
+        Effect.tryPromise({
+          try: () => db.query(sql, params as Array<unknown>),
+          catch: sqlError("Failed to execute statement")
+        }),
       executeValues: (sql, params) =>
         Effect.tryPromise({
           try: async () => (await db.query<Array<unknown>>(sql, params as Array<unknown>, { rowMode: "array" })).rows,
@@ -137,6 +142,8 @@ export const make = (
  */
 export const layer = (config: PgliteClientConfig = {}): Layer.Layer<PgliteClient | SqlClient.SqlClient, SqlError> =>
   Layer.scopedContext(
-    Effect.map(make(config), (client) =>
-      Context.make(PgliteClient, client).pipe(Context.add(SqlClient.SqlClient, client)))
+    Effect.map(
+      make(config),
+      (client) => Context.make(PgliteClient, client).pipe(Context.add(SqlClient.SqlClient, client))
+    )
   ).pipe(Layer.provide(Reactivity.layer))

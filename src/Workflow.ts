@@ -4,13 +4,13 @@
  *
  * @since 0.1.0
  */
-import { createHash } from "node:crypto"
 import type * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
+import { createHash } from "node:crypto"
 import type * as Decision from "./Decision.js"
 import type { EffectContext } from "./EffectContext.js"
 import * as JsonCodec from "./internal/jsonCodec.js"
@@ -226,7 +226,9 @@ export const idFrom = <I>(
   }
   const tags = variants.map((v) => v.tag)
   for (const tag of Object.keys(spec.overrides ?? {})) {
-    if (!tags.includes(tag)) fail(`workflow id override names an unknown input variant '${tag}' (variants: ${tags.join(", ")})`)
+    if (!tags.includes(tag)) {
+      fail(`workflow id override names an unknown input variant '${tag}' (variants: ${tags.join(", ")})`)
+    }
   }
   const fieldByTag = new Map<string, string>()
   for (const variant of variants) {
@@ -243,7 +245,9 @@ export const idFrom = <I>(
         })`
       )
     }
-    if (!isStringLike(property!.type)) fail(`workflow id field '${field}' of input variant '${variant.tag}' is not a string`)
+    if (!isStringLike(property!.type)) {
+      fail(`workflow id field '${field}' of input variant '${variant.tag}' is not a string`)
+    }
     fieldByTag.set(variant.tag, field!)
   }
   return (value: I) => String((value as Record<string, unknown>)[fieldByTag.get((value as { _tag: string })._tag)!])
@@ -295,6 +299,7 @@ const fingerprint = (schema: Schema.Schema.AnyNoContext): string =>
 const WorkflowProto = {
   [TypeId]: TypeId,
   pipe() {
+    // eslint-disable-next-line prefer-rest-params
     return pipeArguments(this, arguments)
   },
   toJSON(this: Any) {

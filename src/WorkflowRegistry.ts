@@ -75,7 +75,10 @@ export const make = <const Registrations extends ReadonlyArray<Workflow.Registra
       }
       const codecs = codecsOf(workflow)
       // The handler's requirements are the captured `context`.
-      const handle = handler.handle as (effect: unknown, context: EffectContext) => Effect.Effect<Option.Option<unknown>, unknown>
+      const handle = handler.handle as (
+        effect: unknown,
+        context: EffectContext
+      ) => Effect.Effect<Option.Option<unknown>, unknown>
       entries.set(workflow.type, {
         workflow,
         handlesEffects: !handler.withoutEffects,

@@ -171,7 +171,8 @@ const replayAll = (
   replay(workflow, codecs, workflowId, Option.none(), events) as Either.Either<unknown, EventDeserializationError>
 
 const inputTypeOf = (workflow: Workflow.Any, codecs: Codecs, input: unknown): string =>
-  codecs.input.tagOf(input) ?? Option.getOrElse(AST.getIdentifierAnnotation(workflow.input.ast), () => `${workflow.type}.Input`)
+  codecs.input.tagOf(input) ??
+    Option.getOrElse(AST.getIdentifierAnnotation(workflow.input.ast), () => `${workflow.type}.Input`)
 
 /**
  * @since 0.1.0
@@ -200,8 +201,17 @@ export const make: Effect.Effect<
     outcome: WorkflowStore.ObservationOutcome
   ) =>
     Effect.gen(function*() {
-      const payload = yield* Effect.mapError(codecs.input.encode(input), serialization(workflow.type, "input", "encode"))
-      return { workflowType: workflow.type, workflowId, inputType: inputTypeOf(workflow, codecs, input), payload, outcome }
+      const payload = yield* Effect.mapError(
+        codecs.input.encode(input),
+        serialization(workflow.type, "input", "encode")
+      )
+      return {
+        workflowType: workflow.type,
+        workflowId,
+        inputType: inputTypeOf(workflow, codecs, input),
+        payload,
+        outcome
+      }
     })
 
   const execute = <W extends Workflow.Any>(
@@ -230,21 +240,30 @@ export const make: Effect.Effect<
             let finalState = state
             for (const event of decision.events) finalState = workflow.evolve(finalState, event)
             const encodeAll = (subject: "event" | "effect" | "input", values: ReadonlyArray<unknown>) =>
-              Effect.forEach(values, (value) =>
-                Effect.mapError(codecs[subject].encode(value), serialization(workflowType, subject, "encode")))
+              Effect.forEach(
+                values,
+                (value) =>
+                  Effect.mapError(codecs[subject].encode(value), serialization(workflowType, subject, "encode"))
+              )
             const events = yield* encodeAll("event", decision.events)
             const effects = yield* encodeAll("effect", decision.effects)
             const timerInputs = yield* encodeAll("input", decision.timers.map((t) => t.input))
             const observation = config.recordInputObservations
-              ? Option.some(yield* observe(workflow, codecs, workflowId, input, WorkflowStore.ObservationOutcome.Accepted()))
+              ? Option.some(
+                yield* observe(workflow, codecs, workflowId, input, WorkflowStore.ObservationOutcome.Accepted())
+              )
               : Option.none()
             const lastSequence = locked.nextSequence - 1 + events.length
             const snapshotDue = config.snapshotEvery > 0 &&
-              Math.floor(lastSequence / config.snapshotEvery) > Math.floor((locked.nextSequence - 1) / config.snapshotEvery)
+              Math.floor(lastSequence / config.snapshotEvery) >
+                Math.floor((locked.nextSequence - 1) / config.snapshotEvery)
             const snapshot = snapshotDue
               ? Option.some({
                 sequence: lastSequence,
-                state: yield* Effect.mapError(codecs.state.encode(finalState), serialization(workflowType, "state", "encode")),
+                state: yield* Effect.mapError(
+                  codecs.state.encode(finalState),
+                  serialization(workflowType, "state", "encode")
+                ),
                 version: workflow.stateVersion
               })
               : Option.none()
@@ -253,7 +272,11 @@ export const make: Effect.Effect<
                 events,
                 effects,
                 cancelTimers: decision.cancelTimers,
-                timers: decision.timers.map((timer, i) => ({ delay: timer.delay, key: timer.key, input: timerInputs[i] })),
+                timers: decision.timers.map((timer, i) => ({
+                  delay: timer.delay,
+                  key: timer.key,
+                  input: timerInputs[i]
+                })),
                 completed: workflow.isTerminal(finalState),
                 observation,
                 snapshot

@@ -153,7 +153,10 @@ export interface LockedInstance {
   /** `Clock` time of this unit of work, in epoch milliseconds; every row it writes carries it. */
   readonly now: number
   /** All events from the first, for when the snapshot cannot be used. */
-  readonly loadAllEvents: Effect.Effect<ReadonlyArray<{ readonly sequence: number; readonly payload: unknown }>, StoreError>
+  readonly loadAllEvents: Effect.Effect<
+    ReadonlyArray<{ readonly sequence: number; readonly payload: unknown }>,
+    StoreError
+  >
 }
 
 /**

@@ -32,3 +32,15 @@ export * as WorkflowRegistry from "./WorkflowRegistry.js"
 export * as WorkflowService from "./WorkflowService.js"
 /** @since 0.1.0 */
 export * as WorkflowStore from "./WorkflowStore.js"
+/** @since 0.1.0 */
+export * as DeadLetterQuery from "./DeadLetterQuery.js"
+/** @since 0.1.0 */
+export * as DeadLetters from "./DeadLetters.js"
+/** @since 0.1.0 */
+export * as RuntimeConfig from "./RuntimeConfig.js"
+/** @since 0.1.0 */
+export * as WorkflowRuntime from "./WorkflowRuntime.js"
+/** @since 0.1.0 */
+export * as Database from "./Database.js"
+/** @since 0.1.0 */
+export * as WorkflowMetrics from "./WorkflowMetrics.js"

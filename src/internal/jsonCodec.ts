@@ -43,8 +43,7 @@ const literalTagMembers = (ast: AST.AST): ReadonlyArray<AST.TypeLiteral> | undef
   }
 }
 
-const hasProperty = (ast: AST.TypeLiteral, name: string) =>
-  ast.propertySignatures.find((p) => p.name === name)
+const hasProperty = (ast: AST.TypeLiteral, name: string) => ast.propertySignatures.find((p) => p.name === name)
 
 /**
  * The variants of a tagged union Schema, from its encoded form: each variant's

@@ -1,0 +1,242 @@
+/**
+ * Configuration of the effect and timer workers. Defaults equal ironflow's
+ * `RuntimeConfig::default()`, plus knobs of our own (batching, concurrency,
+ * lease heartbeat, per-workflow retry policies).
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as RetryPolicy from "./RetryPolicy.js"
+
+/**
+ * The configuration values (`RuntimeConfig["Type"]`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Shape {
+  /** Effect workers poll this often when nothing woke them (ironflow default 100 ms). */
+  readonly effectPollInterval: Duration.Duration
+  /** Longest sleep of a timer worker between looks at the timers (1 s); it wakes at the earliest due timer sooner. */
+  readonly timerPollInterval: Duration.Duration
+  /** Lease of a claimed effect (300 s); extended by the heartbeat while its handler runs. */
+  readonly effectLockDuration: Duration.Duration
+  /** Lease of a claimed timer (300 s). */
+  readonly timerLockDuration: Duration.Duration
+  /** How long shutdown waits for handlers in flight before interrupting them (30 s). */
+  readonly shutdownTimeout: Duration.Duration
+  /** Default retry policy of effects and timers (5 attempts, 1 s base, 300 s cap). */
+  readonly retryPolicy: RetryPolicy.RetryPolicy
+  /** Per workflow type retry policies; a handler's own `retryPolicy` option wins over these. */
+  readonly workflowRetryPolicies: Readonly<Record<string, RetryPolicy.RetryPolicy>>
+  /** Prefix of every worker's lease name; a random UUID when absent. Must be unique per process. */
+  readonly workerId: Option.Option<string>
+  /** Effect workers (at least 1). */
+  readonly effectWorkers: number
+  /** Timer workers (at least 1). */
+  readonly timerWorkers: number
+  /** Rows one worker claims in one statement (and holds at most, running or waiting). */
+  readonly claimBatchSize: number
+  /** Handlers one worker runs at once. */
+  readonly handlerConcurrency: number
+  /** How often leases of rows still being handled are extended. */
+  readonly leaseHeartbeatInterval: Duration.Duration
+}
+
+/**
+ * The runtime configuration in context; ironflow's defaults when none is provided.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class RuntimeConfig extends Context.Reference<RuntimeConfig>()("ironflow/RuntimeConfig", {
+  defaultValue: (): Shape => make()
+}) {}
+
+/**
+ * Options for `make` / `layer`: any field may be left out.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly effectPollInterval?: Duration.DurationInput | undefined
+  readonly timerPollInterval?: Duration.DurationInput | undefined
+  readonly effectLockDuration?: Duration.DurationInput | undefined
+  readonly timerLockDuration?: Duration.DurationInput | undefined
+  readonly shutdownTimeout?: Duration.DurationInput | undefined
+  readonly retryPolicy?: RetryPolicy.RetryPolicy | undefined
+  readonly workflowRetryPolicies?: Readonly<Record<string, RetryPolicy.RetryPolicy>> | undefined
+  readonly workerId?: string | undefined
+  readonly effectWorkers?: number | undefined
+  readonly timerWorkers?: number | undefined
+  readonly claimBatchSize?: number | undefined
+  readonly handlerConcurrency?: number | undefined
+  readonly leaseHeartbeatInterval?: Duration.DurationInput | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaults = {
+  effectPollInterval: Duration.millis(100),
+  timerPollInterval: Duration.seconds(1),
+  effectLockDuration: Duration.seconds(300),
+  timerLockDuration: Duration.seconds(300),
+  shutdownTimeout: Duration.seconds(30),
+  effectWorkers: 1,
+  timerWorkers: 1,
+  claimBatchSize: 32,
+  handlerConcurrency: 16
+} as const
+
+const atLeastOne = (n: number | undefined, fallback: number) => Math.max(1, Math.floor(n ?? fallback))
+
+/**
+ * A configuration from options, defaults for the rest. Worker counts, batch
+ * size and concurrency are clamped to at least 1; the heartbeat defaults to a
+ * third of the shorter lease.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Shape => {
+  const effectLockDuration = Duration.decode(options.effectLockDuration ?? defaults.effectLockDuration)
+  const timerLockDuration = Duration.decode(options.timerLockDuration ?? defaults.timerLockDuration)
+  return {
+    effectPollInterval: Duration.decode(options.effectPollInterval ?? defaults.effectPollInterval),
+    timerPollInterval: Duration.decode(options.timerPollInterval ?? defaults.timerPollInterval),
+    effectLockDuration,
+    timerLockDuration,
+    shutdownTimeout: Duration.decode(options.shutdownTimeout ?? defaults.shutdownTimeout),
+    retryPolicy: options.retryPolicy ?? RetryPolicy.defaultPolicy,
+    workflowRetryPolicies: options.workflowRetryPolicies ?? {},
+    workerId: Option.fromNullable(options.workerId),
+    effectWorkers: atLeastOne(options.effectWorkers, defaults.effectWorkers),
+    timerWorkers: atLeastOne(options.timerWorkers, defaults.timerWorkers),
+    claimBatchSize: atLeastOne(options.claimBatchSize, defaults.claimBatchSize),
+    handlerConcurrency: atLeastOne(options.handlerConcurrency, defaults.handlerConcurrency),
+    leaseHeartbeatInterval: options.leaseHeartbeatInterval !== undefined
+      ? Duration.decode(options.leaseHeartbeatInterval)
+      : Duration.divide(Duration.min(effectLockDuration, timerLockDuration), 3).pipe(
+        Option.getOrElse(() => Duration.seconds(100))
+      )
+  }
+}
+
+/**
+ * The configuration read from `Config` (names below in constant case with the
+ * `IRONFLOW_` prefix when read by `layerFromEnv`). Durations accept values
+ * such as `100 millis`, `5 seconds`, `2 minutes`.
+ *
+ * @since 0.1.0
+ * @category configuration
+ */
+export const config: Config.Config<Options> = Config.all({
+  effectPollInterval: Config.option(Config.duration("effectPollInterval")).pipe(
+    Config.withDescription("Effect worker poll interval when not woken (default 100 millis)")
+  ),
+  timerPollInterval: Config.option(Config.duration("timerPollInterval")).pipe(
+    Config.withDescription("Longest timer worker sleep (default 1 second)")
+  ),
+  effectLockDuration: Config.option(Config.duration("effectLockDuration")).pipe(
+    Config.withDescription("Lease of a claimed effect (default 300 seconds)")
+  ),
+  timerLockDuration: Config.option(Config.duration("timerLockDuration")).pipe(
+    Config.withDescription("Lease of a claimed timer (default 300 seconds)")
+  ),
+  shutdownTimeout: Config.option(Config.duration("shutdownTimeout")).pipe(
+    Config.withDescription("Wait for in-flight handlers at shutdown (default 30 seconds)")
+  ),
+  retryMaxAttempts: Config.option(Config.integer("retryMaxAttempts")).pipe(
+    Config.withDescription("Attempts in all before a dead letter (default 5)")
+  ),
+  retryBaseDelay: Config.option(Config.duration("retryBaseDelay")).pipe(
+    Config.withDescription("Delay after the first failure (default 1 second)")
+  ),
+  retryMaxDelay: Config.option(Config.duration("retryMaxDelay")).pipe(
+    Config.withDescription("Largest retry delay (default 300 seconds)")
+  ),
+  retryJitter: Config.option(Config.boolean("retryJitter")).pipe(
+    Config.withDescription("Randomize retry delays to 80-120 % (default false)")
+  ),
+  workerId: Config.option(Config.string("workerId")).pipe(
+    Config.withDescription("Worker id prefix, unique per process (default: a random UUID)")
+  ),
+  effectWorkers: Config.option(Config.integer("effectWorkers")).pipe(
+    Config.withDescription("Effect workers (default 1)")
+  ),
+  timerWorkers: Config.option(Config.integer("timerWorkers")).pipe(Config.withDescription("Timer workers (default 1)")),
+  claimBatchSize: Config.option(Config.integer("claimBatchSize")).pipe(
+    Config.withDescription("Rows claimed per statement and held per worker (default 32)")
+  ),
+  handlerConcurrency: Config.option(Config.integer("handlerConcurrency")).pipe(
+    Config.withDescription("Handlers run at once per worker (default 16)")
+  ),
+  leaseHeartbeatInterval: Config.option(Config.duration("leaseHeartbeatInterval")).pipe(
+    Config.withDescription("Lease extension interval (default a third of the shorter lease)")
+  )
+}).pipe(
+  Config.map((c): Options => {
+    const value = <A>(o: Option.Option<A>) => Option.getOrUndefined(o)
+    const retryConfigured = Option.isSome(c.retryMaxAttempts) || Option.isSome(c.retryBaseDelay) ||
+      Option.isSome(c.retryMaxDelay) || Option.isSome(c.retryJitter)
+    return {
+      effectPollInterval: value(c.effectPollInterval),
+      timerPollInterval: value(c.timerPollInterval),
+      effectLockDuration: value(c.effectLockDuration),
+      timerLockDuration: value(c.timerLockDuration),
+      shutdownTimeout: value(c.shutdownTimeout),
+      retryPolicy: retryConfigured
+        ? RetryPolicy.make({
+          maxAttempts: value(c.retryMaxAttempts),
+          baseDelay: value(c.retryBaseDelay),
+          maxDelay: value(c.retryMaxDelay),
+          jitter: value(c.retryJitter)
+        })
+        : undefined,
+      workerId: value(c.workerId),
+      effectWorkers: value(c.effectWorkers),
+      timerWorkers: value(c.timerWorkers),
+      claimBatchSize: value(c.claimBatchSize),
+      handlerConcurrency: value(c.handlerConcurrency),
+      leaseHeartbeatInterval: value(c.leaseHeartbeatInterval)
+    }
+  })
+)
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<never> => Layer.succeed(RuntimeConfig, make(options))
+
+/**
+ * Reads `IRONFLOW_*` environment variables (`IRONFLOW_EFFECT_POLL_INTERVAL`,
+ * `IRONFLOW_RETRY_MAX_ATTEMPTS`, ...); `overrides` win over the environment.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromEnv = (overrides: Options = {}): Layer.Layer<never, ConfigError.ConfigError> =>
+  Layer.effect(
+    RuntimeConfig,
+    Effect.map(
+      Effect.withConfigProvider(
+        config,
+        ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase, ConfigProvider.nested("IRONFLOW"))
+      ),
+      (fromEnv) => make({ ...stripUndefined(fromEnv), ...stripUndefined(overrides) })
+    )
+  )
+
+const stripUndefined = (options: Options): Options =>
+  Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Options

@@ -1,0 +1,421 @@
+/**
+ * The runtime: effect workers run handlers for the outbox, timer workers fire
+ * due timers, both as supervised fibers owned by a scope. Closing the scope
+ * (Ctrl+C under `NodeRuntime.runMain`, or the end of `run(shutdown)`) drains
+ * them gracefully.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import { randomUUID } from "node:crypto"
+import * as DeadLetters from "./DeadLetters.js"
+import { EffectContext } from "./EffectContext.js"
+import * as Worker from "./internal/worker.js"
+import * as RetryPolicy from "./RetryPolicy.js"
+import * as RuntimeConfig from "./RuntimeConfig.js"
+import type * as Workflow from "./Workflow.js"
+import type { DuplicateWorkflowType, StoreError } from "./WorkflowError.js"
+import * as WorkflowId from "./WorkflowId.js"
+import * as Metrics from "./WorkflowMetrics.js"
+import * as WorkflowRegistry from "./WorkflowRegistry.js"
+import * as WorkflowService from "./WorkflowService.js"
+import { type ClaimedItem, type DeadLetter, type DeadLetterQuery, WorkflowStore } from "./WorkflowStore.js"
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class WorkflowRuntime extends Context.Tag("ironflow/WorkflowRuntime")<WorkflowRuntime, {
+  /** The runtime configuration. */
+  readonly config: () => RuntimeConfig.Shape
+  /** The configured worker id, or the random UUID chosen when none was configured. */
+  readonly workerId: () => string
+  /** Registered workflow types. */
+  readonly workflowCount: () => number
+  /** The service the workers route inputs through. */
+  readonly service: WorkflowService.WorkflowService["Type"]
+  /**
+   * Starts the workers in the current scope; they drain when it closes: no new
+   * claims, rows not started yet released at once, handlers in flight given
+   * `shutdownTimeout` to finish, then interrupted (their leases released,
+   * no attempt counted).
+   */
+  readonly start: Effect.Effect<void, never, Scope.Scope>
+  /**
+   * Runs the workers until `shutdown` completes (or fails), or until this
+   * fiber is interrupted, then drains them. Always succeeds, as ironflow's
+   * `run` always returns `Ok(())`.
+   */
+  readonly run: <A, E, R>(shutdown: Effect.Effect<A, E, R>) => Effect.Effect<void, never, R>
+  /** Dead-lettered effects (ironflow's `fetch_dead_letters`). */
+  readonly fetchDeadLetters: (query?: DeadLetterQuery) => Effect.Effect<ReadonlyArray<DeadLetter>, StoreError>
+  readonly countDeadLetters: (query?: DeadLetterQuery) => Effect.Effect<number, StoreError>
+  readonly retryDeadLetter: (effectId: string) => Effect.Effect<boolean, StoreError>
+  readonly fetchTimerDeadLetters: (query?: DeadLetterQuery) => Effect.Effect<ReadonlyArray<DeadLetter>, StoreError>
+  readonly countTimerDeadLetters: (query?: DeadLetterQuery) => Effect.Effect<number, StoreError>
+  readonly retryTimerDeadLetter: (timerId: string) => Effect.Effect<boolean, StoreError>
+}>() {}
+
+/**
+ * `"{workerId}-effect"` for a single worker, `"{workerId}-effect-{i}"` for
+ * several (i from 0); likewise `-timer`. Stored as `locked_by`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const workerName = (workerId: string, kind: "effect" | "timer", index: number, count: number): string =>
+  count === 1 ? `${workerId}-${kind}` : `${workerId}-${kind}-${index}`
+
+const policyFor = (config: RuntimeConfig.Shape, entry: WorkflowRegistry.Entry): RetryPolicy.RetryPolicy =>
+  Option.getOrElse(entry.retryPolicy, () => config.workflowRetryPolicies[entry.workflow.type] ?? config.retryPolicy)
+
+const failure = (
+  config: RuntimeConfig.Shape,
+  entry: WorkflowRegistry.Entry,
+  attempt: number,
+  cause: Cause.Cause<unknown>,
+  error: string
+): Effect.Effect<Worker.Settlement> =>
+  Effect.map(RetryPolicy.delayAfterFailure(policyFor(config, entry), attempt, cause), (delay) => ({
+    _tag: "Fail",
+    error,
+    disposition: Option.match(delay, {
+      onNone: () => ({ _tag: "DeadLetter" }) as const,
+      onSome: (delay) => ({ _tag: "RetryAfter", delay }) as const
+    })
+  }))
+
+const describe = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure) && Cause.isFailType(cause)) {
+    const error = failure.value
+    return error instanceof Error ? error.message : typeof error === "string" ? error : Cause.pretty(cause)
+  }
+  return Cause.pretty(cause)
+}
+
+// Defense in depth: claims only return registered types.
+const unknownType = (workflowType: string): Worker.Settlement => ({
+  _tag: "Fail",
+  error: `Unknown workflow type: ${workflowType}`,
+  disposition: { _tag: "DeadLetter" }
+})
+
+class RouteFailure {
+  constructor(readonly error: { readonly message: string }) {}
+}
+
+/**
+ * Builds a runtime (workers not started) from the store, registry and
+ * service in context and the `RuntimeConfig` reference.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<
+  WorkflowRuntime["Type"],
+  never,
+  WorkflowStore | WorkflowRegistry.WorkflowRegistry | WorkflowService.WorkflowService
+> = Effect.gen(function*() {
+  const store = yield* WorkflowStore
+  const registry = yield* WorkflowRegistry.WorkflowRegistry
+  const service = yield* WorkflowService.WorkflowService
+  const config = yield* RuntimeConfig.RuntimeConfig
+  const deadLetters = yield* Effect.provideService(DeadLetters.make, WorkflowStore, store)
+  const workerId = Option.getOrElse(config.workerId, () => randomUUID())
+
+  const record = (metric: typeof Metrics.processed, kind: string, workflowType: string) =>
+    Metric.increment(Metric.tagged(Metric.tagged(metric, "kind", kind), "workflow_type", workflowType))
+
+  const settle = (
+    kind: "effect" | "timer",
+    item: { readonly workflowType: string },
+    settlement: Worker.Settlement
+  ): Effect.Effect<Worker.Settlement> =>
+    Effect.as(
+      settlement._tag === "Complete"
+        ? record(Metrics.processed, kind, item.workflowType)
+        : settlement._tag === "Fail"
+        ? settlement.disposition._tag === "DeadLetter"
+          ? Effect.zipRight(
+            record(Metrics.deadLettered, kind, item.workflowType),
+            Effect.logWarning(`${kind} dead-lettered after its last attempt: ${settlement.error}`)
+          )
+          : record(Metrics.failed, kind, item.workflowType)
+        : Effect.void,
+      settlement
+    )
+
+  const timed = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    Effect.gen(function*() {
+      const started = yield* Clock.currentTimeMillis
+      const exit = yield* Effect.exit(self)
+      yield* Metric.update(Metrics.handlerDuration, (yield* Clock.currentTimeMillis) - started)
+      return yield* exit
+    })
+
+  const processEffect = (item: ClaimedItem): Effect.Effect<Worker.Settlement> =>
+    Effect.gen(function*() {
+      const found = registry.get(item.workflowType)
+      if (Option.isNone(found)) return unknownType(item.workflowType)
+      const entry = found.value
+      const attempt = item.attempts + 1
+      const context = new EffectContext({
+        effectId: item.id,
+        workflow: WorkflowId.ref(item.workflowType, item.workflowId),
+        attempt,
+        createdAt: DateTime.unsafeMake(item.createdAt)
+      })
+      const exit = yield* entry.handle(item.payload, context).pipe(
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.void,
+          onSome: (input) =>
+            service.execute(entry.workflow, input as Workflow.Input<Workflow.Any>).pipe(
+              Effect.mapError((error) => new RouteFailure(error))
+            )
+        })),
+        timed,
+        Effect.withSpan("ironflow.effect", {
+          attributes: {
+            "ironflow.workflow_type": item.workflowType,
+            "ironflow.workflow_id": item.workflowId,
+            "ironflow.effect_id": item.id,
+            "ironflow.attempt": attempt
+          }
+        }),
+        Effect.exit
+      )
+      if (exit._tag === "Success") return { _tag: "Complete" } as const
+      if (Cause.isInterruptedOnly(exit.cause)) return { _tag: "Release" } as const
+      const routeFailure = Cause.failureOption(exit.cause).pipe(
+        Option.filter((e): e is RouteFailure => e instanceof RouteFailure)
+      )
+      const error = Option.isSome(routeFailure)
+        ? `Failed to route result: ${routeFailure.value.error.message}`
+        : Cause.pretty(exit.cause)
+      return yield* failure(config, entry, attempt, exit.cause, error)
+    }).pipe(
+      Effect.flatMap((settlement) => settle("effect", item, settlement)),
+      Effect.annotateLogs({ workflowType: item.workflowType, workflowId: item.workflowId, effectId: item.id })
+    )
+
+  const processTimer = (item: ClaimedItem): Effect.Effect<Worker.Settlement> =>
+    Effect.gen(function*() {
+      const found = registry.get(item.workflowType)
+      if (Option.isNone(found)) return unknownType(item.workflowType)
+      const attempt = item.attempts + 1
+      const exit = yield* service.executeDynamic(item.workflowType, item.payload).pipe(
+        timed,
+        Effect.withSpan("ironflow.timer", {
+          attributes: {
+            "ironflow.workflow_type": item.workflowType,
+            "ironflow.workflow_id": item.workflowId,
+            "ironflow.timer_id": item.id,
+            "ironflow.attempt": attempt
+          }
+        }),
+        Effect.exit
+      )
+      if (exit._tag === "Success") return { _tag: "Complete" } as const
+      if (Cause.isInterruptedOnly(exit.cause)) return { _tag: "Release" } as const
+      return yield* failure(
+        config,
+        found.value,
+        attempt,
+        exit.cause,
+        `Failed to execute timer input: ${describe(exit.cause)}`
+      )
+    }).pipe(
+      Effect.flatMap((settlement) => settle("timer", item, settlement)),
+      Effect.annotateLogs({ workflowType: item.workflowType, workflowId: item.workflowId, timerId: item.id })
+    )
+
+  const onClaimed = (items: ReadonlyArray<ClaimedItem>) =>
+    items.length === 0 ? Effect.void : Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      for (const item of items) {
+        yield* Metric.update(
+          Metrics.pickupLatency.pipe(Metric.tagged("kind", item.kind)),
+          Math.max(0, now - item.dueAt.getTime())
+        )
+      }
+    })
+
+  const timerIdle = (types: ReadonlyArray<string>) => (ticket: Effect.Effect<void>) =>
+    Effect.gen(function*() {
+      const next = yield* store.nextTimerDue(types).pipe(Effect.orElseSucceed(() => Option.none<Date>()))
+      const now = yield* Clock.currentTimeMillis
+      const poll = Duration.toMillis(config.timerPollInterval)
+      // Sleep until the earliest due timer (a due one not claimable yet is being claimed elsewhere: look again soon).
+      const wait = Option.match(next, {
+        onNone: () => poll,
+        onSome: (due) => Math.min(poll, Math.max(due.getTime() - now, Math.min(poll, 10)))
+      })
+      yield* Effect.raceFirst(ticket, Effect.sleep(Duration.millis(wait)))
+    })
+
+  const start: Effect.Effect<void, never, Scope.Scope> = Effect.gen(function*() {
+    const types = registry.types
+    if (types.length === 0) {
+      yield* Effect.logWarning("no workflows registered; the workers will never claim anything")
+    }
+    yield* Effect.logInfo(
+      `starting workflow runtime: worker id ${workerId}, ${types.length} workflow type(s), ${config.effectWorkers} effect worker(s), ${config.timerWorkers} timer worker(s)`
+    )
+    for (let i = 0; i < config.effectWorkers; i++) {
+      yield* Worker.start({
+        kind: "effect",
+        name: workerName(workerId, "effect", i, config.effectWorkers),
+        store,
+        workflowTypes: types,
+        batchSize: config.claimBatchSize,
+        concurrency: config.handlerConcurrency,
+        lease: config.effectLockDuration,
+        heartbeat: config.leaseHeartbeatInterval,
+        shutdownTimeout: config.shutdownTimeout,
+        ticket: store.wakeups.effects.ticket,
+        idle: (ticket) => Effect.raceFirst(ticket, Effect.sleep(config.effectPollInterval)),
+        process: processEffect,
+        onClaimed
+      })
+    }
+    for (let i = 0; i < config.timerWorkers; i++) {
+      yield* Worker.start({
+        kind: "timer",
+        name: workerName(workerId, "timer", i, config.timerWorkers),
+        store,
+        workflowTypes: types,
+        batchSize: config.claimBatchSize,
+        concurrency: config.handlerConcurrency,
+        lease: config.timerLockDuration,
+        heartbeat: config.leaseHeartbeatInterval,
+        shutdownTimeout: config.shutdownTimeout,
+        ticket: store.wakeups.timers.ticket,
+        idle: timerIdle(types),
+        process: processTimer,
+        onClaimed
+      })
+    }
+    yield* Effect.addFinalizer(() => Effect.logInfo("workflow runtime stopped"))
+  }).pipe(Effect.annotateLogs({ package: "ironflow", workerId }))
+
+  return WorkflowRuntime.of({
+    config: () => config,
+    workerId: () => workerId,
+    workflowCount: () => registry.types.length,
+    service,
+    start,
+    run: (shutdown) => Effect.scoped(Effect.zipRight(start, Effect.ignore(shutdown))),
+    fetchDeadLetters: deadLetters.fetch,
+    countDeadLetters: deadLetters.count,
+    retryDeadLetter: deadLetters.retry,
+    fetchTimerDeadLetters: deadLetters.fetchTimers,
+    countTimerDeadLetters: deadLetters.countTimers,
+    retryTimerDeadLetter: deadLetters.retryTimer
+  })
+})
+
+/**
+ * The runtime with its workers running for the lifetime of the layer, plus
+ * the `WorkflowService` and `DeadLetters` it uses. An application is
+ * `NodeRuntime.runMain(Layer.launch(app))`; SIGINT/SIGTERM drain the workers.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<
+  WorkflowRuntime | WorkflowService.WorkflowService | DeadLetters.DeadLetters,
+  never,
+  WorkflowStore | WorkflowRegistry.WorkflowRegistry
+> = Layer.scopedContext(
+  Effect.gen(function*() {
+    const service = yield* WorkflowService.make
+    const runtime = yield* Effect.provideService(make, WorkflowService.WorkflowService, service)
+    const deadLetters = yield* DeadLetters.make
+    yield* runtime.start
+    return Context.make(WorkflowRuntime, runtime).pipe(
+      Context.add(WorkflowService.WorkflowService, service),
+      Context.add(DeadLetters.DeadLetters, deadLetters)
+    )
+  })
+)
+
+/**
+ * ironflow's `WorkflowEngine`: the service and the runtime, sharing one registry.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkflowEngine {
+  readonly service: WorkflowService.WorkflowService["Type"]
+  readonly runtime: WorkflowRuntime["Type"]
+}
+
+/**
+ * ironflow's `WorkflowBuilder`: register handlers, set the configuration, then
+ * build. A second registration of one workflow type is remembered and every
+ * build fails with `DuplicateWorkflowType`. `R` collects what the handlers need.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkflowBuilder<R> {
+  readonly register: <R2>(handler: Workflow.WorkflowHandler<Workflow.Any, R2>) => WorkflowBuilder<R | R2>
+  readonly registerWithoutEffects: (workflow: Workflow.Workflow<any, any, any, never, any>) => WorkflowBuilder<R>
+  readonly config: (config: RuntimeConfig.Shape) => WorkflowBuilder<R>
+  readonly buildService: () => Effect.Effect<WorkflowService.WorkflowService["Type"], DuplicateWorkflowType, R>
+  readonly buildRuntime: () => Effect.Effect<WorkflowRuntime["Type"], DuplicateWorkflowType, R>
+  readonly buildEngine: () => Effect.Effect<WorkflowEngine, DuplicateWorkflowType, R>
+}
+
+const makeBuilder = <R>(
+  store: WorkflowStore["Type"],
+  serviceConfig: WorkflowService.ServiceConfig,
+  registrations: ReadonlyArray<Workflow.Registration<any>>,
+  runtimeConfig: RuntimeConfig.Shape
+): WorkflowBuilder<R> => {
+  const buildEngine = () =>
+    Effect.gen(function*() {
+      const registry = yield* WorkflowRegistry.make(registrations)
+      const service = yield* WorkflowService.make.pipe(
+        Effect.provideService(WorkflowRegistry.WorkflowRegistry, registry),
+        Effect.provideService(WorkflowService.WorkflowServiceConfig, serviceConfig)
+      )
+      const runtime = yield* make.pipe(
+        Effect.provideService(WorkflowRegistry.WorkflowRegistry, registry),
+        Effect.provideService(WorkflowService.WorkflowService, service),
+        Effect.provideService(RuntimeConfig.RuntimeConfig, runtimeConfig)
+      )
+      return { service, runtime }
+    }).pipe(Effect.provideService(WorkflowStore, store)) as Effect.Effect<WorkflowEngine, DuplicateWorkflowType, R>
+  return {
+    register: (handler) => makeBuilder(store, serviceConfig, [...registrations, handler], runtimeConfig),
+    registerWithoutEffects: (workflow) =>
+      makeBuilder(store, serviceConfig, [...registrations, workflow], runtimeConfig),
+    config: (config) => makeBuilder(store, serviceConfig, registrations, config),
+    buildService: () => Effect.map(buildEngine(), (engine) => engine.service),
+    buildRuntime: () => Effect.map(buildEngine(), (engine) => engine.runtime),
+    buildEngine
+  }
+}
+
+/**
+ * Starts ironflow's builder over a store (for example the value of
+ * `yield* WorkflowStore`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const builder = (
+  store: WorkflowStore["Type"],
+  serviceConfig: WorkflowService.ServiceConfig = WorkflowService.makeConfig()
+): WorkflowBuilder<never> => makeBuilder(store, serviceConfig, [], RuntimeConfig.make())

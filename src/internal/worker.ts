@@ -1,0 +1,217 @@
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type { StoreError } from "../WorkflowError.js"
+import type * as WorkflowStore from "../WorkflowStore.js"
+import * as Signal from "./signal.js"
+
+/**
+ * What becomes of a claimed row once its work ran.
+ *
+ * @internal
+ */
+export type Settlement =
+  | { readonly _tag: "Complete" }
+  | { readonly _tag: "Fail"; readonly error: string; readonly disposition: WorkflowStore.FailureDisposition }
+  | { readonly _tag: "Release" }
+
+/** @internal */
+export interface WorkerOptions {
+  readonly kind: WorkflowStore.QueueKind
+  readonly name: string
+  readonly store: WorkflowStore.WorkflowStore["Type"]
+  readonly workflowTypes: ReadonlyArray<string>
+  readonly batchSize: number
+  readonly concurrency: number
+  readonly lease: Duration.Duration
+  readonly heartbeat: Duration.Duration
+  readonly shutdownTimeout: Duration.Duration
+  /** Takes a wake-up ticket before a claim, so a signal during the claim is not lost. */
+  readonly ticket: Effect.Effect<Effect.Effect<void>>
+  /** Waits for more work after a claim that did not fill the batch. */
+  readonly idle: (ticket: Effect.Effect<void>) => Effect.Effect<void>
+  /** Runs one row; never fails (failures are settlements), may be interrupted. */
+  readonly process: (item: WorkflowStore.ClaimedItem) => Effect.Effect<Settlement>
+  /** Called after each claim (metrics). */
+  readonly onClaimed: (items: ReadonlyArray<WorkflowStore.ClaimedItem>) => Effect.Effect<void>
+}
+
+/** Retries of bookkeeping statements while the database is unreachable. */
+const bookkeepingRetry = Schedule.exponential("100 millis", 2).pipe(
+  Schedule.union(Schedule.spaced("5 seconds")),
+  Schedule.intersect(Schedule.recurs(8))
+)
+
+const failureBackoff = (failures: number) => Duration.millis(Math.min(100 * 2 ** Math.min(failures - 1, 10), 30_000))
+
+/**
+ * A queue worker: claims batches of rows, runs them on a fixed number of
+ * handler fibers, acks completions in batches, extends leases while rows are
+ * held, and drains when its scope closes: it stops claiming, gives back the
+ * rows not started yet at once, waits for running ones up to the shutdown
+ * timeout, then interrupts the rest (their leases are released, no attempt
+ * counted).
+ *
+ * @internal
+ */
+export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { kind, name, store } = options
+    const buffered = yield* Queue.unbounded<WorkflowStore.ClaimedItem>()
+    const acks = yield* Queue.unbounded<string>()
+    const slots = yield* Signal.make
+    const held = new Set<string>()
+    const refillAt = Math.max(1, Math.ceil(options.batchSize / 2))
+
+    const settle = (item: WorkflowStore.ClaimedItem, settlement: Settlement): Effect.Effect<void> => {
+      switch (settlement._tag) {
+        case "Complete":
+          return Queue.offer(acks, item.id)
+        case "Release":
+          return store.release(kind, name, [item.id]).pipe(
+            Effect.retry(bookkeepingRetry),
+            Effect.catchAll((error) => Effect.logWarning("could not release a lease; it will expire", error))
+          )
+        case "Fail":
+          return store.fail(kind, name, item.id, settlement.error, settlement.disposition).pipe(
+            Effect.retry(bookkeepingRetry),
+            Effect.catchAll((error) =>
+              Effect.logWarning("could not record a failed attempt; the lease will expire and it runs again", error)
+            )
+          )
+      }
+    }
+
+    const runOne = (item: WorkflowStore.ClaimedItem) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const exit = yield* Effect.exit(restore(options.process(item)))
+          const settlement: Settlement = Exit.isSuccess(exit)
+            ? exit.value
+            : Cause.isInterruptedOnly(exit.cause)
+            ? { _tag: "Release" }
+            : {
+              _tag: "Fail",
+              error: Cause.pretty(exit.cause),
+              disposition: { _tag: "RetryAfter", delay: Duration.seconds(1) }
+            }
+          yield* settle(item, settlement)
+          held.delete(item.id)
+          yield* slots.notify
+        })
+      )
+
+    const handlerLoop = Queue.take(buffered).pipe(Effect.flatMap(runOne), Effect.forever)
+
+    let consecutiveFailures = 0
+    const claimOnce = Effect.gen(function*() {
+      // Wait for room: refill when half the batch is free, or when nothing is held.
+      while (held.size > 0 && options.batchSize - held.size < refillAt) {
+        const slot = yield* slots.ticket
+        if (held.size > 0 && options.batchSize - held.size < refillAt) yield* slot
+      }
+      const ticket = yield* options.ticket
+      const limit = options.batchSize - held.size
+      const claimed = yield* Effect.uninterruptible(
+        Effect.tap(
+          store.claim({ kind, workerId: name, workflowTypes: options.workflowTypes, limit, lease: options.lease }),
+          (items) =>
+            Effect.sync(() => {
+              for (const item of items) held.add(item.id)
+            }).pipe(Effect.zipRight(Queue.offerAll(buffered, items)))
+        )
+      )
+      consecutiveFailures = 0
+      yield* options.onClaimed(claimed)
+      if (claimed.length < limit) yield* options.idle(ticket)
+    }).pipe(
+      Effect.catchAll((error: StoreError) =>
+        Effect.gen(function*() {
+          consecutiveFailures++
+          const delay = failureBackoff(consecutiveFailures)
+          yield* Effect.logWarning(`claim failed; retrying in ${Duration.format(delay)}`, error)
+          yield* Effect.sleep(delay)
+        })
+      )
+    )
+
+    const ackLoop = Queue.takeBetween(acks, 1, 1000).pipe(
+      Effect.flatMap((ids) =>
+        Effect.uninterruptible(
+          store.complete(kind, name, Array.from(ids)).pipe(
+            Effect.retry(Schedule.exponential("100 millis", 2).pipe(Schedule.union(Schedule.spaced("5 seconds")))),
+            Effect.catchAll((error) =>
+              Effect.logWarning("could not ack; the leases will expire and rows run again", error)
+            )
+          )
+        )
+      ),
+      Effect.forever
+    )
+
+    const heartbeatLoop = Effect.suspend(() =>
+      store.extendLeases(kind, name, Array.from(held), options.lease).pipe(
+        Effect.catchAll((error) => Effect.logWarning("lease heartbeat failed", error))
+      )
+    ).pipe(Effect.repeat(Schedule.spaced(options.heartbeat)), Effect.asVoid)
+
+    // Supervised: an unexpected defect in the loop machinery is logged and the loop restarts with backoff.
+    const supervise = <A, E>(label: string, loop: Effect.Effect<A, E>) =>
+      loop.pipe(
+        Effect.sandbox,
+        Effect.tapError((cause) => Effect.logError(`${label} stopped unexpectedly; restarting`, cause)),
+        Effect.retry(Schedule.exponential("100 millis", 2).pipe(Schedule.union(Schedule.spaced("30 seconds")))),
+        Effect.orDie,
+        Effect.interruptible
+      )
+
+    const annotate = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      self.pipe(Effect.annotateLogs({ package: "ironflow", worker: name, kind }))
+
+    const claimer = yield* Effect.forkScoped(annotate(supervise("claim loop", Effect.forever(claimOnce))))
+    const handlers = yield* Effect.forEach(
+      Array.from({ length: options.concurrency }, (_, i) => i),
+      () => Effect.forkScoped(annotate(supervise("handler loop", handlerLoop)))
+    )
+    const acker = yield* Effect.forkScoped(annotate(supervise("ack loop", ackLoop)))
+    const heartbeat = yield* Effect.forkScoped(annotate(supervise("lease heartbeat", heartbeatLoop)))
+
+    yield* Effect.addFinalizer(() =>
+      annotate(Effect.gen(function*() {
+        yield* Fiber.interrupt(claimer)
+        const notStarted = yield* Queue.takeAll(buffered)
+        const ids = Array.from(notStarted, (item) => item.id)
+        for (const id of ids) held.delete(id)
+        yield* store.release(kind, name, ids).pipe(
+          Effect.timeout("5 seconds"),
+          Effect.catchAllCause((cause) =>
+            Effect.logWarning("could not release unstarted rows; leases will expire", cause)
+          )
+        )
+        const drained = yield* Effect.gen(function*() {
+          while (held.size > 0) {
+            const slot = yield* slots.ticket
+            if (held.size > 0) yield* slot
+          }
+        }).pipe(Effect.timeoutOption(options.shutdownTimeout))
+        if (drained._tag === "None") {
+          yield* Effect.logWarning(
+            `${held.size} handler(s) still running after ${Duration.format(options.shutdownTimeout)}; interrupting them`
+          )
+        }
+        yield* Fiber.interruptAll(handlers)
+        yield* Fiber.interrupt(acker)
+        const remaining = yield* Queue.takeAll(acks)
+        yield* store.complete(kind, name, Array.from(remaining)).pipe(
+          Effect.timeout("5 seconds"),
+          Effect.catchAllCause((cause) => Effect.logWarning("could not ack at shutdown; rows will run again", cause))
+        )
+        yield* Fiber.interrupt(heartbeat)
+      }))
+    )
+  })
