@@ -48,6 +48,8 @@ class RollbackSignal<A> {
   constructor(readonly value: A) {}
 }
 
+const isUuid = (u: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(u)
+
 const num = (u: unknown): number => (typeof u === "number" ? u : Number(u))
 const date = (u: unknown): Date => (u instanceof Date ? u : new Date(String(u)))
 const optionalDate = (
@@ -57,6 +59,14 @@ const optionalString = (
   u: unknown
 ): Option.Option<string> => (u === null || u === undefined ? Option.none() : Option.some(String(u)))
 const json = (u: unknown): unknown => (typeof u === "string" ? JSON.parse(u) : u)
+
+const parseTextArray = (u: unknown): ReadonlyArray<string> => {
+  if (Array.isArray(u)) return u.map(String)
+  // Drivers without array parsing return the literal form, e.g. {a,"b c"}.
+  const text = String(u ?? "")
+  if (text === "{}" || text === "") return []
+  return text.slice(1, -1).split(",").map((item) => item.replace(/^"(.*)"$/, "$1"))
+}
 
 const isUniqueKeyViolation = (error: SqlError): boolean => {
   const cause = error.cause as { code?: unknown; constraint?: unknown; message?: unknown } | undefined
@@ -445,7 +455,7 @@ export const make = (
       )
 
     const retryDeadLetter: WorkflowStore.WorkflowStore["Type"]["retryDeadLetter"] = (kind, id) =>
-      sql<{ id: unknown }>`
+      !isUuid(id) ? Effect.succeed(false) : sql<{ id: unknown }>`
         UPDATE ${table(kind)} SET attempts = 0, last_error = NULL, locked_until = NULL, locked_by = NULL,
           dead_lettered_at = NULL
         WHERE id = ${id}::uuid AND processed_at IS NULL AND dead_lettered_at IS NOT NULL
@@ -619,6 +629,65 @@ export const make = (
           yield* sql`UPDATE ironflow.projection_positions SET last_sequence = ${globalSequence}, updated_at = ${at}
             WHERE projection_name = ${name}`
         }).pipe(Effect.mapError(storeError("store a projection position"))),
+      queueStats: Effect.gen(function*() {
+        const at = new Date(yield* Clock.currentTimeMillis)
+        const rows = yield* sql<Record<string, unknown>>`
+          SELECT 'effect' AS kind, workflow_type,
+            count(*) FILTER (WHERE dead_lettered_at IS NULL) AS pending,
+            count(*) FILTER (WHERE dead_lettered_at IS NULL AND (locked_until IS NULL OR locked_until <= ${at})
+              AND locked_by IS NULL) AS ready,
+            count(*) FILTER (WHERE dead_lettered_at IS NULL AND locked_by IS NOT NULL AND locked_until <= ${at}) AS expired,
+            count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead
+          FROM ironflow.outbox WHERE processed_at IS NULL GROUP BY workflow_type
+          UNION ALL
+          SELECT 'timer' AS kind, workflow_type,
+            count(*) FILTER (WHERE dead_lettered_at IS NULL) AS pending,
+            count(*) FILTER (WHERE dead_lettered_at IS NULL AND fire_at <= ${at}
+              AND (locked_until IS NULL OR locked_until <= ${at}) AND locked_by IS NULL) AS ready,
+            count(*) FILTER (WHERE dead_lettered_at IS NULL AND locked_by IS NOT NULL AND locked_until <= ${at}) AS expired,
+            count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead
+          FROM ironflow.timers WHERE processed_at IS NULL GROUP BY workflow_type
+          ORDER BY workflow_type, kind`
+        return rows.map((row): WorkflowStore.QueueStats => ({
+          kind: row.kind === "timer" ? "timer" : "effect",
+          workflowType: String(row.workflow_type),
+          pending: num(row.pending),
+          ready: num(row.ready),
+          expiredLeases: num(row.expired),
+          deadLetters: num(row.dead)
+        }))
+      }).pipe(Effect.mapError(storeError("read queue statistics"))),
+      announceWorker: (worker, ttl) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const at = new Date(now)
+          const expires = new Date(now + Duration.toMillis(ttl))
+          yield* sql`
+            INSERT INTO ironflow.workers (worker_id, workflow_types, host, pid, started_at, heartbeat_at, expires_at)
+            VALUES (${worker.workerId}, ${worker.workflowTypes}::text[], ${worker.host}, ${worker.pid}, ${at}, ${at}, ${expires})
+            ON CONFLICT (worker_id) DO UPDATE SET workflow_types = EXCLUDED.workflow_types, host = EXCLUDED.host,
+              pid = EXCLUDED.pid, heartbeat_at = EXCLUDED.heartbeat_at, expires_at = EXCLUDED.expires_at`
+        }).pipe(Effect.mapError(storeError("announce a worker"))),
+      retireWorker: (workerId) =>
+        sql`DELETE FROM ironflow.workers WHERE worker_id = ${workerId}`.pipe(
+          Effect.asVoid,
+          Effect.mapError(storeError("retire a worker"))
+        ),
+      liveWorkers: Effect.gen(function*() {
+        const at = new Date(yield* Clock.currentTimeMillis)
+        const rows = yield* sql<Record<string, unknown>>`
+          SELECT worker_id, workflow_types, host, pid, started_at, heartbeat_at, expires_at
+          FROM ironflow.workers WHERE expires_at > ${at} ORDER BY started_at`
+        return rows.map((row): WorkflowStore.WorkerInfo => ({
+          workerId: String(row.worker_id),
+          workflowTypes: parseTextArray(row.workflow_types),
+          host: String(row.host),
+          pid: num(row.pid),
+          startedAt: date(row.started_at),
+          heartbeatAt: date(row.heartbeat_at),
+          expiresAt: date(row.expires_at)
+        }))
+      }).pipe(Effect.mapError(storeError("list live workers"))),
       wakeups
     }
     return store

@@ -387,7 +387,17 @@ export const withoutEffects = <State, Input, Event, Rejection>(
  * @since 0.1.0
  * @category models
  */
-export type Registration<R = never> = WorkflowHandler<Any, R> | Workflow<any, any, any, never, any>
+export type Registration<R = never> = WorkflowHandler<Any, R> | WithoutEffects
+
+/**
+ * Any workflow whose effect Schema is `Schema.Never`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WithoutEffects extends Any {
+  readonly effect: Schema.Schema<never, any>
+}
 
 /**
  * @since 0.1.0
@@ -396,4 +406,4 @@ export type Registration<R = never> = WorkflowHandler<Any, R> | Workflow<any, an
 export const toHandler = <R>(registration: Registration<R>): WorkflowHandler<Any, R> =>
   isHandler(registration)
     ? registration as WorkflowHandler<Any, R>
-    : withoutEffects(registration as Workflow<any, any, any, never, any>) as WorkflowHandler<Any, R>
+    : withoutEffects(registration as Workflow<any, any, any, never, any>) as unknown as WorkflowHandler<Any, R>

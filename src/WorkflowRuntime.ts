@@ -15,8 +15,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
+import { hostname } from "node:os"
 import * as DeadLetters from "./DeadLetters.js"
 import { EffectContext } from "./EffectContext.js"
 import * as Worker from "./internal/worker.js"
@@ -271,6 +273,26 @@ export const make: Effect.Effect<
     yield* Effect.logInfo(
       `starting workflow runtime: worker id ${workerId}, ${types.length} workflow type(s), ${config.effectWorkers} effect worker(s), ${config.timerWorkers} timer worker(s)`
     )
+    // Announce this process and the workflow types it runs, for operators; refreshed with the lease
+    // heartbeat, retired after the workers drained (finalizers run in reverse order).
+    const ttl = Duration.times(config.leaseHeartbeatInterval, 3)
+    const announce = store.announceWorker({ workerId, workflowTypes: types, host: hostname(), pid: process.pid }, ttl)
+      .pipe(
+        Effect.catchAll((error) => Effect.logDebug("could not announce this runtime", error))
+      )
+    yield* announce
+    yield* announce.pipe(
+      Effect.repeat(Schedule.spaced(config.leaseHeartbeatInterval)),
+      Effect.interruptible,
+      Effect.forkScoped
+    )
+    yield* Effect.addFinalizer(() =>
+      store.retireWorker(workerId).pipe(
+        Effect.timeout("5 seconds"),
+        Effect.ignore,
+        Effect.zipRight(Effect.logInfo("workflow runtime stopped"))
+      )
+    )
     for (let i = 0; i < config.effectWorkers; i++) {
       yield* Worker.start({
         kind: "effect",
@@ -305,7 +327,6 @@ export const make: Effect.Effect<
         onClaimed
       })
     }
-    yield* Effect.addFinalizer(() => Effect.logInfo("workflow runtime stopped"))
   }).pipe(Effect.annotateLogs({ package: "ironflow", workerId }))
 
   return WorkflowRuntime.of({
@@ -370,7 +391,7 @@ export interface WorkflowEngine {
  */
 export interface WorkflowBuilder<R> {
   readonly register: <R2>(handler: Workflow.WorkflowHandler<Workflow.Any, R2>) => WorkflowBuilder<R | R2>
-  readonly registerWithoutEffects: (workflow: Workflow.Workflow<any, any, any, never, any>) => WorkflowBuilder<R>
+  readonly registerWithoutEffects: (workflow: Workflow.WithoutEffects) => WorkflowBuilder<R>
   readonly config: (config: RuntimeConfig.Shape) => WorkflowBuilder<R>
   readonly buildService: () => Effect.Effect<WorkflowService.WorkflowService["Type"], DuplicateWorkflowType, R>
   readonly buildRuntime: () => Effect.Effect<WorkflowRuntime["Type"], DuplicateWorkflowType, R>

@@ -281,6 +281,40 @@ export type FailureDisposition =
   | { readonly _tag: "DeadLetter" }
 
 /**
+ * Queue depths of one workflow type, for operators and gauges.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface QueueStats {
+  readonly kind: QueueKind
+  readonly workflowType: string
+  /** Not processed and not dead. */
+  readonly pending: number
+  /** Runnable now and not claimed (effects: not leased nor backing off; timers: due). */
+  readonly ready: number
+  /** Claimed, but the lease expired without an ack (a worker died or stalled). */
+  readonly expiredLeases: number
+  readonly deadLetters: number
+}
+
+/**
+ * A runtime process as it announced itself.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkerInfo {
+  readonly workerId: string
+  readonly workflowTypes: ReadonlyArray<string>
+  readonly host: string
+  readonly pid: number
+  readonly startedAt: Date
+  readonly heartbeatAt: Date
+  readonly expiresAt: Date
+}
+
+/**
  * Wake-ups for workers: raised in this process after a commit that enqueued
  * work, and (on PostgreSQL) by notifications from other processes.
  *
@@ -431,6 +465,21 @@ export class WorkflowStore extends Context.Tag("ironflow/WorkflowStore")<Workflo
 
   /** Stores a projection's checkpoint. */
   readonly storeProjectionPosition: (name: string, globalSequence: number) => Effect.Effect<void, StoreError>
+
+  /** Queue depths per kind and workflow type (only types with rows not processed). */
+  readonly queueStats: Effect.Effect<ReadonlyArray<QueueStats>, StoreError>
+
+  /** Announces (or refreshes) a live runtime, valid for `ttl`. */
+  readonly announceWorker: (
+    worker: Pick<WorkerInfo, "workerId" | "workflowTypes" | "host" | "pid">,
+    ttl: Duration.Duration
+  ) => Effect.Effect<void, StoreError>
+
+  /** Removes a runtime's announcement (at shutdown). */
+  readonly retireWorker: (workerId: string) => Effect.Effect<void, StoreError>
+
+  /** Runtimes whose announcement has not expired. */
+  readonly liveWorkers: Effect.Effect<ReadonlyArray<WorkerInfo>, StoreError>
 
   /** Wake-ups for workers. */
   readonly wakeups: Wakeups

@@ -188,5 +188,6 @@ export const OrderWorkflow = Workflow.make({
     }
   },
   // Cancelled orders that were paid end once the refund is recorded.
-  isTerminal: (state) => state.status === "shipped" || (state.status === "cancelled" && (state.paymentId === null || state.refunded))
+  isTerminal: (state) =>
+    state.status === "shipped" || (state.status === "cancelled" && (state.paymentId === null || state.refunded))
 })

@@ -107,7 +107,10 @@ const program = Effect.gen(function*() {
     const state = yield* service.fetchLatestState(OrderWorkflow, orderId(desk.name))
     if (state.status === "placed") return yield* Effect.fail("not paid yet" as const)
     if (state.status === "paid") {
-      yield* service.execute(OrderWorkflow, new CancelOrder({ orderId: orderId(desk.name), reason: "customer changed mind" }))
+      yield* service.execute(
+        OrderWorkflow,
+        new CancelOrder({ orderId: orderId(desk.name), reason: "customer changed mind" })
+      )
     }
   }).pipe(Effect.retry(Schedule.spaced("20 millis")), Effect.timeout("30 seconds"), Effect.ignore)
 
@@ -153,17 +156,25 @@ const program = Effect.gen(function*() {
     const summary = (yield* service.listWorkflows(OrderWorkflow.type, 100_000)).find((o) => o.workflowId === id)
     const done = summary !== undefined && Option.isSome(summary.completedAt) ? "yes" : "no"
     const status = state.status === "cancelled" && state.refunded ? "refunded" : state.status
-    yield* Console.log(`  ${pad(id, 14)} ${pad(status, 10)} ${pad(String(events.length), 7)} ${pad(done, 5)} ${scenario.story}`)
+    yield* Console.log(
+      `  ${pad(id, 14)} ${pad(status, 10)} ${pad(String(events.length), 7)} ${pad(done, 5)} ${scenario.story}`
+    )
   }
   const letters = yield* deadLetters.fetch({ workflowType: OrderWorkflow.type, limit: 5 })
   for (const letter of letters.filter((l) => ids.includes(l.workflowId as OrderId))) {
     const error = Option.getOrElse(letter.lastError, () => "").split("\n")[0]
-    yield* Console.log(`\n  dead letter ${letter.id} (${letter.workflowId}) after ${letter.attempts} attempts: ${error}`)
-    yield* Console.log(`  inspect with: npx ironflow dead-letters list --type order; retry with: npx ironflow dead-letters retry ${letter.id}`)
+    yield* Console.log(
+      `\n  dead letter ${letter.id} (${letter.workflowId}) after ${letter.attempts} attempts: ${error}`
+    )
+    yield* Console.log(
+      `  inspect with: npx ironflow dead-letters list --type order; retry with: npx ironflow dead-letters retry ${letter.id}`
+    )
   }
   const total = yield* service.listWorkflows(OrderWorkflow.type, 100_000)
   yield* Console.log(
-    `\nStored now: ${total.length} orders from ${run} run(s), ${yield* deadLetters.count({ workflowType: OrderWorkflow.type })} dead letter(s). Run \`npm start\` again: the data persists.`
+    `\nStored now: ${total.length} orders from ${run} run(s), ${yield* deadLetters.count({
+      workflowType: OrderWorkflow.type
+    })} dead letter(s). Run \`npm start\` again: the data persists.`
   )
 })
 

@@ -23,7 +23,10 @@ export class PaymentGateway extends Context.Tag("example/PaymentGateway")<Paymen
     readonly amount: number
     readonly idempotencyKey: string
     readonly attempt: number
-  }) => Effect.Effect<{ readonly approved: true; readonly paymentId: string } | { readonly approved: false; readonly reason: string }, GatewayTimeout>
+  }) => Effect.Effect<
+    { readonly approved: true; readonly paymentId: string } | { readonly approved: false; readonly reason: string },
+    GatewayTimeout
+  >
   readonly refund: (paymentId: string) => Effect.Effect<void>
 }>() {}
 

@@ -1,0 +1,424 @@
+/**
+ * The `ironflow` admin command: migrations, instances, dead letters, queue
+ * statistics. Connects to `--database-url`, `DATABASE_URL`, or the embedded
+ * database in `--data-dir` / `IRONFLOW_DATA_DIR` (default `.ironflow`).
+ *
+ * @since 0.1.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Config from "effect/Config"
+import * as Console from "effect/Console"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import { resolve } from "node:path"
+import { pathToFileURL } from "node:url"
+import * as Database from "./Database.js"
+import * as Migrations from "./Migrations.js"
+import * as PgWorkflowStore from "./PgWorkflowStore.js"
+import * as Workflow from "./Workflow.js"
+import { WorkflowRegistry } from "./WorkflowRegistry.js"
+import * as WorkflowRegistryModule from "./WorkflowRegistry.js"
+import * as WorkflowService from "./WorkflowService.js"
+import * as WorkflowStore from "./WorkflowStore.js"
+
+const databaseUrl = Options.redacted("database-url").pipe(
+  Options.withDescription("PostgreSQL connection URL (default: DATABASE_URL, else the embedded database)"),
+  Options.optional
+)
+const dataDir = Options.text("data-dir").pipe(
+  Options.withDescription("Data directory of the embedded database (default: IRONFLOW_DATA_DIR or .ironflow)"),
+  Options.optional
+)
+const json = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of a table"))
+const workflowType = Options.text("type").pipe(Options.withDescription("Only this workflow type"), Options.optional)
+const workflowId = Options.text("id").pipe(Options.withDescription("Only this workflow id"), Options.optional)
+const limit = Options.integer("limit").pipe(
+  Options.withDescription("At most this many rows (default 100)"),
+  Options.withDefault(100)
+)
+const offset = Options.integer("offset").pipe(Options.withDescription("Skip this many rows"), Options.withDefault(0))
+const timers = Options.boolean("timers").pipe(Options.withDescription("Timers instead of effects"))
+const workflowsModule = Options.text("workflows").pipe(
+  Options.withDescription(
+    "A module whose exported workflow definitions let `show` rebuild the typed state (default: IRONFLOW_WORKFLOWS)"
+  ),
+  Options.optional
+)
+
+const connection = { databaseUrl, dataDir }
+
+interface Connection {
+  readonly databaseUrl: Option.Option<Redacted.Redacted>
+  readonly dataDir: Option.Option<string>
+}
+
+/**
+ * A command that cannot do what was asked (unknown instance, not a dead letter).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CliError extends Data.TaggedError("CliError")<{ readonly reason: string }> {
+  override get message() {
+    return this.reason
+  }
+}
+
+const databaseOptions = (options: Connection) =>
+  Effect.gen(function*() {
+    if (Option.isSome(options.databaseUrl)) {
+      return { _tag: "Postgres", url: options.databaseUrl.value } as const satisfies Database.Options
+    }
+    const fromEnv = yield* Database.config
+    if (Option.isSome(options.dataDir)) return { _tag: "Embedded", dataDir: options.dataDir.value } as const
+    return fromEnv
+  })
+
+/** Runs `f` with a store on the chosen database (migrations applied only by `migrate`). */
+const withStore = <A, E>(
+  options: Connection,
+  f: (store: WorkflowStore.WorkflowStore["Type"]) => Effect.Effect<A, E, WorkflowStore.WorkflowStore>,
+  migrate = false
+) =>
+  Effect.gen(function*() {
+    const db = yield* databaseOptions(options)
+    const store = PgWorkflowStore.layerWith({ migrate, notifications: false }).pipe(Layer.provide(Database.layer(db)))
+    return yield* Effect.flatMap(WorkflowStore.WorkflowStore, f).pipe(Effect.provide(store))
+  })
+
+const formatDate = (d: Option.Option<Date> | Date) =>
+  d instanceof Date ? d.toISOString() : Option.match(d, { onNone: () => "-", onSome: (x) => x.toISOString() })
+
+const table = (headers: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
+  const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()
+  return [line(headers), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n")
+}
+
+const printJson = (value: unknown) =>
+  Console.log(
+    JSON.stringify(
+      value,
+      (_key, v) => (Option.isOption(v) ? Option.getOrNull(v) : v),
+      2
+    )
+  )
+
+const migrateCommand = Command.make(
+  "migrate",
+  connection,
+  (options) =>
+    withStore(options, () => Effect.void, true).pipe(
+      Effect.zipRight(
+        Effect.flatMap(Migrations.all, (all) =>
+          Console.log(`schema ironflow is at migration ${all.at(-1)?.version ?? 0}`))
+      )
+    )
+).pipe(Command.withDescription("Create or upgrade the ironflow schema (safe to run while runtimes are up)"))
+
+const instancesList = Command.make(
+  "list",
+  { ...connection, workflowType, limit, offset, json },
+  (options) =>
+    withStore(options, (store) =>
+      Effect.gen(function*() {
+        const rows = yield* store.listInstances({
+          workflowType: Option.getOrUndefined(options.workflowType),
+          limit: options.limit,
+          offset: options.offset
+        })
+        if (options.json) return yield* printJson(rows)
+        yield* Console.log(
+          table(
+            ["type", "id", "events", "created", "last event", "completed"],
+            rows.map((r) => [
+              r.workflowType,
+              r.workflowId,
+              String(r.eventCount),
+              formatDate(r.createdAt),
+              formatDate(r.lastEventAt),
+              formatDate(r.completedAt)
+            ])
+          )
+        )
+      }))
+).pipe(Command.withDescription("List workflow instances, most recently active first"))
+
+const loadWorkflows = (module: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const fromEnv = yield* Config.option(Config.string("IRONFLOW_WORKFLOWS"))
+    const path = Option.orElse(module, () => fromEnv)
+    if (Option.isNone(path)) return [] as ReadonlyArray<Workflow.Any>
+    const loaded = yield* Effect.tryPromise({
+      try: () => import(pathToFileURL(resolve(path.value)).href) as Promise<Record<string, unknown>>,
+      catch: (cause) =>
+        new CliError({ reason: `cannot load workflows from ${path.value}: ${(cause as Error).message}` })
+    })
+    return Object.values(loaded).filter(Workflow.isWorkflow)
+  })
+
+const instancesShow = Command.make(
+  "show",
+  {
+    ...connection,
+    json,
+    workflows: workflowsModule,
+    type: Args.text({ name: "TYPE" }).pipe(Args.withDescription("Workflow type")),
+    id: Args.text({ name: "ID" }).pipe(Args.withDescription("Workflow id"))
+  },
+  (options) =>
+    withStore(options, (store) =>
+      Effect.gen(function*() {
+        const instance = yield* store.fetchInstance(options.type, options.id)
+        if (Option.isNone(instance)) {
+          return yield* Effect.fail(new CliError({ reason: `no instance ${options.type}:${options.id}` }))
+        }
+        const events = yield* store.fetchEvents(options.type, options.id)
+        const pending = yield* store.fetchPending(options.type, options.id)
+        const deadEffects = yield* store.fetchDeadLetters("effect", {
+          workflowType: options.type,
+          workflowId: options.id
+        })
+        const deadTimers = yield* store.fetchDeadLetters("timer", {
+          workflowType: options.type,
+          workflowId: options.id
+        })
+        const workflows = yield* loadWorkflows(options.workflows)
+        const definition = workflows.find((w) => w.type === options.type)
+        const state = definition === undefined ? Option.none() : Option.some(
+          yield* Effect.gen(function*() {
+            const registry = yield* WorkflowRegistryModule.make([definition as Workflow.WithoutEffects])
+            const service = yield* WorkflowService.make.pipe(Effect.provideService(WorkflowRegistry, registry))
+            return yield* service.fetchLatestStateDynamic(options.type, options.id)
+          }).pipe(Effect.catchAll((error) => Effect.succeed({ error: error.message })))
+        )
+        const view = { instance: instance.value, state, events, pending, deadLetters: [...deadEffects, ...deadTimers] }
+        if (options.json) return yield* printJson(view)
+        const i = instance.value
+        yield* Console.log(`${i.workflowType}:${i.workflowId}`)
+        yield* Console.log(
+          `  created ${formatDate(i.createdAt)}, ${i.eventCount} events, last event ${formatDate(i.lastEventAt)}, ${
+            Option.isSome(i.completedAt) ? `completed ${formatDate(i.completedAt)}` : "active"
+          }`
+        )
+        yield* Console.log(
+          Option.match(state, {
+            onNone: () => "\nstate: (pass --workflows MODULE to rebuild the typed state)",
+            onSome: (s) => `\nstate: ${JSON.stringify(s)}`
+          })
+        )
+        yield* Console.log("\nevents:")
+        yield* Console.log(
+          table(
+            ["seq", "global", "at", "payload"],
+            events.map((
+              e
+            ) => [String(e.sequence), String(e.globalSequence), formatDate(e.createdAt), JSON.stringify(e.payload)])
+          )
+        )
+        yield* Console.log("\npending effects and timers:")
+        yield* Console.log(
+          pending.length === 0 ? "  none" : table(
+            ["kind", "id", "due", "attempts", "key", "leased by", "last error", "payload"],
+            pending.map((p) => [
+              p.kind,
+              p.id,
+              formatDate(p.dueAt),
+              String(p.attempts),
+              Option.getOrElse(p.key, () => "-"),
+              Option.getOrElse(p.lockedBy, () => "-"),
+              firstLine(Option.getOrElse(p.lastError, () => "-")),
+              JSON.stringify(p.payload)
+            ])
+          )
+        )
+        if (view.deadLetters.length > 0) {
+          yield* Console.log("\ndead letters:")
+          yield* Console.log(deadLetterTable(view.deadLetters))
+        }
+      }))
+).pipe(Command.withDescription("Show an instance: state, events, pending effects and timers, dead letters"))
+
+const firstLine = (text: string) => text.split("\n")[0]
+
+const deadLetterTable = (letters: ReadonlyArray<WorkflowStore.DeadLetter>) =>
+  table(
+    ["kind", "id", "type", "workflow id", "attempts", "dead since", "last error"],
+    letters.map((l) => [
+      l.kind,
+      l.id,
+      l.workflowType,
+      l.workflowId,
+      String(l.attempts),
+      formatDate(l.deadLetteredAt),
+      firstLine(Option.getOrElse(l.lastError, () => "-"))
+    ])
+  )
+
+const instances = Command.make("instances").pipe(
+  Command.withDescription("Workflow instances"),
+  Command.withSubcommands([instancesList, instancesShow])
+)
+
+const deadLettersList = Command.make(
+  "list",
+  { ...connection, timers, workflowType, workflowId, limit, offset, json },
+  (options) =>
+    withStore(options, (store) =>
+      Effect.gen(function*() {
+        const letters = yield* store.fetchDeadLetters(options.timers ? "timer" : "effect", {
+          workflowType: Option.getOrUndefined(options.workflowType),
+          workflowId: Option.getOrUndefined(options.workflowId),
+          limit: options.limit,
+          offset: options.offset
+        })
+        if (options.json) return yield* printJson(letters)
+        yield* Console.log(letters.length === 0 ? "no dead letters" : deadLetterTable(letters))
+      }))
+).pipe(Command.withDescription("List dead-lettered effects (or --timers), newest first"))
+
+const deadLettersCount = Command.make(
+  "count",
+  { ...connection, timers, workflowType, workflowId, json },
+  (options) =>
+    withStore(options, (store) =>
+      Effect.gen(function*() {
+        const count = yield* store.countDeadLetters(options.timers ? "timer" : "effect", {
+          workflowType: Option.getOrUndefined(options.workflowType),
+          workflowId: Option.getOrUndefined(options.workflowId)
+        })
+        yield* options.json ? printJson({ count }) : Console.log(String(count))
+      }))
+).pipe(Command.withDescription("Count dead-lettered effects (or --timers)"))
+
+const deadLettersRetry = Command.make(
+  "retry",
+  { ...connection, timers, id: Args.text({ name: "ID" }).pipe(Args.withDescription("Dead letter id")) },
+  (options) =>
+    withStore(options, (store) =>
+      Effect.gen(function*() {
+        const retried = yield* store.retryDeadLetter(options.timers ? "timer" : "effect", options.id)
+        if (!retried) {
+          return yield* Effect.fail(
+            new CliError({ reason: `${options.id} is not a dead ${options.timers ? "timer" : "effect"}` })
+          )
+        }
+        yield* Console.log(`${options.id} will run again`)
+      }))
+).pipe(Command.withDescription("Make a dead letter run again (attempts reset); only rows that really are dead"))
+
+const deadLetters = Command.make("dead-letters").pipe(
+  Command.withDescription("Effects and timers whose retries gave up"),
+  Command.withSubcommands([deadLettersList, deadLettersCount, deadLettersRetry])
+)
+
+const stats = Command.make(
+  "stats",
+  { ...connection, json },
+  (options) =>
+    withStore(options, (store) =>
+      Effect.gen(function*() {
+        const rows = yield* store.queueStats
+        const workers = yield* store.liveWorkers
+        const registered = new Set(workers.flatMap((w) => w.workflowTypes))
+        const byType = new Map<string, {
+          workflowType: string
+          pendingEffects: number
+          readyEffects: number
+          dueTimers: number
+          pendingTimers: number
+          expiredLeases: number
+          deadLetters: number
+          registered: boolean
+        }>()
+        for (const row of rows) {
+          const entry = byType.get(row.workflowType) ?? {
+            workflowType: row.workflowType,
+            pendingEffects: 0,
+            readyEffects: 0,
+            dueTimers: 0,
+            pendingTimers: 0,
+            expiredLeases: 0,
+            deadLetters: 0,
+            registered: registered.has(row.workflowType)
+          }
+          if (row.kind === "effect") {
+            entry.pendingEffects += row.pending
+            entry.readyEffects += row.ready
+          } else {
+            entry.pendingTimers += row.pending
+            entry.dueTimers += row.ready
+          }
+          entry.expiredLeases += row.expiredLeases
+          entry.deadLetters += row.deadLetters
+          byType.set(row.workflowType, entry)
+        }
+        const types = Array.from(byType.values())
+        const unregistered = types.filter((t) => !t.registered && t.pendingEffects + t.pendingTimers > 0)
+        if (options.json) {
+          return yield* printJson({
+            types,
+            liveWorkers: workers,
+            unregisteredTypesWithPendingRows: unregistered.map((t) => t.workflowType)
+          })
+        }
+        yield* Console.log(
+          types.length === 0 ? "no pending effects, timers or dead letters" : table(
+            [
+              "type",
+              "pending effects",
+              "ready effects",
+              "pending timers",
+              "due timers",
+              "expired leases",
+              "dead letters",
+              "run by a live worker"
+            ],
+            types.map((t) => [
+              t.workflowType,
+              String(t.pendingEffects),
+              String(t.readyEffects),
+              String(t.pendingTimers),
+              String(t.dueTimers),
+              String(t.expiredLeases),
+              String(t.deadLetters),
+              t.registered ? "yes" : "no"
+            ])
+          )
+        )
+        yield* Console.log(`\nlive workers: ${
+          workers.length === 0
+            ? "none"
+            : workers.map((w) => `${w.workerId} (${w.host} pid ${w.pid}: ${w.workflowTypes.join(", ")})`).join("; ")
+        }`)
+        if (unregistered.length > 0 && workers.length > 0) {
+          yield* Console.log(
+            `rows of types no live worker runs (left pending, as ironflow 0.6.0 does): ${
+              unregistered.map((t) => t.workflowType).join(", ")
+            }`
+          )
+        }
+      }))
+).pipe(Command.withDescription(
+  "Per workflow type: pending effects, due timers, expired leases, dead letters, and whether a live worker runs it"
+))
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make("ironflow").pipe(
+  Command.withDescription("Operate ironflow: migrations, instances, dead letters, queue statistics"),
+  Command.withSubcommands([migrateCommand, instances, deadLetters, stats])
+)
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const run = Command.run(command, { name: "ironflow", version: "0.1.0" })
