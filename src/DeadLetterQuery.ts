@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import { dual } from "effect/Function"
+import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import type { DeadLetterQuery } from "./WorkflowStore.js"
 
 export type {
@@ -20,40 +21,48 @@ export type {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: DeadLetterQuery = {}): DeadLetterQuery => ({ ...options })
+export const make = (options: DeadLetterQuery = {}): DeadLetterQuery & Pipeable =>
+  Object.assign(Object.create(Proto), options)
+
+const Proto: Pipeable = {
+  pipe() {
+    // eslint-disable-next-line prefer-rest-params
+    return pipeArguments(this, arguments)
+  }
+}
 
 /**
  * @since 0.1.0
  * @category combinators
  */
 export const workflowType: {
-  (workflowType: string): (self: DeadLetterQuery) => DeadLetterQuery
-  (self: DeadLetterQuery, workflowType: string): DeadLetterQuery
-} = dual(2, (self: DeadLetterQuery, workflowType: string): DeadLetterQuery => ({ ...self, workflowType }))
+  (workflowType: string): (self: DeadLetterQuery) => DeadLetterQuery & Pipeable
+  (self: DeadLetterQuery, workflowType: string): DeadLetterQuery & Pipeable
+} = dual(2, (self: DeadLetterQuery, workflowType: string) => make({ ...self, workflowType }))
 
 /**
  * @since 0.1.0
  * @category combinators
  */
 export const workflowId: {
-  (workflowId: string): (self: DeadLetterQuery) => DeadLetterQuery
-  (self: DeadLetterQuery, workflowId: string): DeadLetterQuery
-} = dual(2, (self: DeadLetterQuery, workflowId: string): DeadLetterQuery => ({ ...self, workflowId }))
+  (workflowId: string): (self: DeadLetterQuery) => DeadLetterQuery & Pipeable
+  (self: DeadLetterQuery, workflowId: string): DeadLetterQuery & Pipeable
+} = dual(2, (self: DeadLetterQuery, workflowId: string) => make({ ...self, workflowId }))
 
 /**
  * @since 0.1.0
  * @category combinators
  */
 export const limit: {
-  (limit: number): (self: DeadLetterQuery) => DeadLetterQuery
-  (self: DeadLetterQuery, limit: number): DeadLetterQuery
-} = dual(2, (self: DeadLetterQuery, limit: number): DeadLetterQuery => ({ ...self, limit }))
+  (limit: number): (self: DeadLetterQuery) => DeadLetterQuery & Pipeable
+  (self: DeadLetterQuery, limit: number): DeadLetterQuery & Pipeable
+} = dual(2, (self: DeadLetterQuery, limit: number) => make({ ...self, limit }))
 
 /**
  * @since 0.1.0
  * @category combinators
  */
 export const offset: {
-  (offset: number): (self: DeadLetterQuery) => DeadLetterQuery
-  (self: DeadLetterQuery, offset: number): DeadLetterQuery
-} = dual(2, (self: DeadLetterQuery, offset: number): DeadLetterQuery => ({ ...self, offset }))
+  (offset: number): (self: DeadLetterQuery) => DeadLetterQuery & Pipeable
+  (self: DeadLetterQuery, offset: number): DeadLetterQuery & Pipeable
+} = dual(2, (self: DeadLetterQuery, offset: number) => make({ ...self, offset }))

@@ -13,9 +13,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as RealTime from "./internal/realTime.js"
 import * as Signal from "./internal/signal.js"
 import { uuidv7 } from "./internal/uuid.js"
 import * as Migrations from "./Migrations.js"
@@ -120,7 +120,7 @@ export const make = (
         pg.value.listen(channel).pipe(
           Stream.runForEach(() => signal.notify),
           Effect.tapErrorCause((cause) => Effect.logDebug(`ironflow: LISTEN ${channel} failed; retrying`, cause)),
-          Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.union(Schedule.spaced("10 seconds")))),
+          (self) => RealTime.retry(self, { base: "200 millis", cap: "10 seconds" }),
           Effect.interruptible,
           Effect.forkScoped
         )

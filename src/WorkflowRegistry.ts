@@ -48,8 +48,10 @@ export class WorkflowRegistry extends Context.Tag("ironflow/WorkflowRegistry")<W
  * @since 0.1.0
  * @category type-level
  */
-export type Requirements<Registrations extends ReadonlyArray<Workflow.Registration<any>>> =
-  Registrations[number] extends infer X ? X extends Workflow.WorkflowHandler<any, infer R> ? R : never : never
+export type Requirements<Registrations extends ReadonlyArray<Workflow.Registration<any>>> = Exclude<
+  Registrations[number] extends infer X ? X extends Workflow.WorkflowHandler<any, infer R> ? R : never : never,
+  CurrentEffectContext
+>
 
 /**
  * Builds a registry. Registering a workflow type twice fails with

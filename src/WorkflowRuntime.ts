@@ -15,12 +15,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import * as DeadLetters from "./DeadLetters.js"
 import { EffectContext } from "./EffectContext.js"
+import * as RealTime from "./internal/realTime.js"
 import * as Worker from "./internal/worker.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
@@ -262,7 +262,7 @@ export const make: Effect.Effect<
         onNone: () => poll,
         onSome: (due) => Math.min(poll, Math.max(due.getTime() - now, Math.min(poll, 10)))
       })
-      yield* Effect.raceFirst(ticket, Effect.sleep(Duration.millis(wait)))
+      yield* Effect.raceFirst(ticket, RealTime.sleep(Duration.millis(wait)))
     })
 
   const start: Effect.Effect<void, never, Scope.Scope> = Effect.gen(function*() {
@@ -281,14 +281,12 @@ export const make: Effect.Effect<
         Effect.catchAll((error) => Effect.logDebug("could not announce this runtime", error))
       )
     yield* announce
-    yield* announce.pipe(
-      Effect.repeat(Schedule.spaced(config.leaseHeartbeatInterval)),
+    yield* RealTime.spaced(RealTime.sleep(config.leaseHeartbeatInterval).pipe(Effect.zipRight(announce)), 0).pipe(
       Effect.interruptible,
       Effect.forkScoped
     )
     yield* Effect.addFinalizer(() =>
-      store.retireWorker(workerId).pipe(
-        Effect.timeout("5 seconds"),
+      RealTime.timeoutTo(store.retireWorker(workerId), "5 seconds", () => undefined).pipe(
         Effect.ignore,
         Effect.zipRight(Effect.logInfo("workflow runtime stopped"))
       )
@@ -305,7 +303,7 @@ export const make: Effect.Effect<
         heartbeat: config.leaseHeartbeatInterval,
         shutdownTimeout: config.shutdownTimeout,
         ticket: store.wakeups.effects.ticket,
-        idle: (ticket) => Effect.raceFirst(ticket, Effect.sleep(config.effectPollInterval)),
+        idle: (ticket) => Effect.raceFirst(ticket, RealTime.sleep(config.effectPollInterval)),
         process: processEffect,
         onClaimed
       })

@@ -44,3 +44,7 @@ export * as WorkflowRuntime from "./WorkflowRuntime.js"
 export * as Database from "./Database.js"
 /** @since 0.1.0 */
 export * as WorkflowMetrics from "./WorkflowMetrics.js"
+/** @since 0.1.0 */
+export * as DeciderTest from "./DeciderTest.js"
+/** @since 0.1.0 */
+export * as TestRuntime from "./TestRuntime.js"

@@ -3,11 +3,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { StoreError } from "../WorkflowError.js"
 import type * as WorkflowStore from "../WorkflowStore.js"
+import * as RealTime from "./realTime.js"
 import * as Signal from "./signal.js"
 
 /**
@@ -41,11 +42,17 @@ export interface WorkerOptions {
   readonly onClaimed: (items: ReadonlyArray<WorkflowStore.ClaimedItem>) => Effect.Effect<void>
 }
 
-/** Retries of bookkeeping statements while the database is unreachable. */
-const bookkeepingRetry = Schedule.exponential("100 millis", 2).pipe(
-  Schedule.union(Schedule.spaced("5 seconds")),
-  Schedule.intersect(Schedule.recurs(8))
-)
+/** Retries of bookkeeping statements while the database is unreachable (about 20 s in all). */
+const bookkeepingRetry = <A, E, R>(self: Effect.Effect<A, E, R>) => RealTime.retry(self, { times: 8 })
+
+const withRealTimeout = (duration: Duration.DurationInput) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(
+    RealTime.timeoutTo(Effect.map(self, Option.some), duration, () => Option.none<A>()),
+    Option.match({
+      onNone: () => Effect.fail(new Cause.TimeoutException("bookkeeping timed out")),
+      onSome: Effect.succeed
+    })
+  )
 
 const failureBackoff = (failures: number) => Duration.millis(Math.min(100 * 2 ** Math.min(failures - 1, 10), 30_000))
 
@@ -74,12 +81,12 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
           return Queue.offer(acks, item.id)
         case "Release":
           return store.release(kind, name, [item.id]).pipe(
-            Effect.retry(bookkeepingRetry),
+            bookkeepingRetry,
             Effect.catchAll((error) => Effect.logWarning("could not release a lease; it will expire", error))
           )
         case "Fail":
           return store.fail(kind, name, item.id, settlement.error, settlement.disposition).pipe(
-            Effect.retry(bookkeepingRetry),
+            bookkeepingRetry,
             Effect.catchAll((error) =>
               Effect.logWarning("could not record a failed attempt; the lease will expire and it runs again", error)
             )
@@ -135,7 +142,7 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
           consecutiveFailures++
           const delay = failureBackoff(consecutiveFailures)
           yield* Effect.logWarning(`claim failed; retrying in ${Duration.format(delay)}`, error)
-          yield* Effect.sleep(delay)
+          yield* RealTime.sleep(delay)
         })
       )
     )
@@ -144,7 +151,7 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
       Effect.flatMap((ids) =>
         Effect.uninterruptible(
           store.complete(kind, name, Array.from(ids)).pipe(
-            Effect.retry(Schedule.exponential("100 millis", 2).pipe(Schedule.union(Schedule.spaced("5 seconds")))),
+            (self) => RealTime.retry(self),
             Effect.catchAll((error) =>
               Effect.logWarning("could not ack; the leases will expire and rows run again", error)
             )
@@ -154,18 +161,22 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
       Effect.forever
     )
 
-    const heartbeatLoop = Effect.suspend(() =>
-      store.extendLeases(kind, name, Array.from(held), options.lease).pipe(
-        Effect.catchAll((error) => Effect.logWarning("lease heartbeat failed", error))
-      )
-    ).pipe(Effect.repeat(Schedule.spaced(options.heartbeat)), Effect.asVoid)
+    const heartbeatLoop = RealTime.spaced(
+      Effect.zipRight(
+        RealTime.sleep(options.heartbeat),
+        Effect.suspend(() => store.extendLeases(kind, name, Array.from(held), options.lease)).pipe(
+          Effect.catchAll((error) => Effect.logWarning("lease heartbeat failed", error))
+        )
+      ),
+      0
+    )
 
     // Supervised: an unexpected defect in the loop machinery is logged and the loop restarts with backoff.
     const supervise = <A, E>(label: string, loop: Effect.Effect<A, E>) =>
       loop.pipe(
         Effect.sandbox,
         Effect.tapError((cause) => Effect.logError(`${label} stopped unexpectedly; restarting`, cause)),
-        Effect.retry(Schedule.exponential("100 millis", 2).pipe(Schedule.union(Schedule.spaced("30 seconds")))),
+        (self) => RealTime.retry(self, { cap: "30 seconds" }),
         Effect.orDie,
         Effect.interruptible
       )
@@ -188,7 +199,7 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
         const ids = Array.from(notStarted, (item) => item.id)
         for (const id of ids) held.delete(id)
         yield* store.release(kind, name, ids).pipe(
-          Effect.timeout("5 seconds"),
+          withRealTimeout("5 seconds"),
           Effect.catchAllCause((cause) =>
             Effect.logWarning("could not release unstarted rows; leases will expire", cause)
           )
@@ -198,7 +209,10 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
             const slot = yield* slots.ticket
             if (held.size > 0) yield* slot
           }
-        }).pipe(Effect.timeoutOption(options.shutdownTimeout))
+        }).pipe(
+          Effect.map(Option.some),
+          (wait) => RealTime.timeoutTo(wait, options.shutdownTimeout, Option.none)
+        )
         if (drained._tag === "None") {
           yield* Effect.logWarning(
             `${held.size} handler(s) still running after ${Duration.format(options.shutdownTimeout)}; interrupting them`
@@ -208,7 +222,7 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
         yield* Fiber.interrupt(acker)
         const remaining = yield* Queue.takeAll(acks)
         yield* store.complete(kind, name, Array.from(remaining)).pipe(
-          Effect.timeout("5 seconds"),
+          withRealTimeout("5 seconds"),
           Effect.catchAllCause((cause) => Effect.logWarning("could not ack at shutdown; rows will run again", cause))
         )
         yield* Fiber.interrupt(heartbeat)
