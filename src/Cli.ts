@@ -20,6 +20,8 @@ import { pathToFileURL } from "node:url"
 import * as Database from "./Database.js"
 import * as Migrations from "./Migrations.js"
 import * as PgWorkflowStore from "./PgWorkflowStore.js"
+import * as Projection from "./Projection.js"
+import * as StateMachineView from "./StateMachineView.js"
 import * as Workflow from "./Workflow.js"
 import { WorkflowRegistry } from "./WorkflowRegistry.js"
 import * as WorkflowRegistryModule from "./WorkflowRegistry.js"
@@ -260,9 +262,123 @@ const deadLetterTable = (letters: ReadonlyArray<WorkflowStore.DeadLetter>) =>
     ])
   )
 
+const instancesObservations = Command.make(
+  "observations",
+  {
+    ...connection,
+    json,
+    type: Args.text({ name: "TYPE" }).pipe(Args.withDescription("Workflow type")),
+    id: Args.text({ name: "ID" }).pipe(Args.withDescription("Workflow id"))
+  },
+  (options) =>
+    withStore(options, (store) =>
+      Effect.gen(function*() {
+        const observations = yield* store.fetchObservations(options.type, options.id)
+        if (options.json) return yield* printJson(observations)
+        yield* Console.log(
+          observations.length === 0
+            ? "no observations (they are recorded when WorkflowServiceConfig.recordInputObservations is on)"
+            : table(
+              ["at", "input", "outcome", "rejection", "payload"],
+              observations.map((o) => [
+                formatDate(o.observedAt),
+                o.inputType,
+                WorkflowStore.outcomeName(o.outcome),
+                o.outcome._tag === "Rejected" ? JSON.stringify(o.outcome.rejection) : "-",
+                JSON.stringify(o.payload)
+              ])
+            )
+        )
+      }))
+).pipe(
+  Command.withDescription("Inputs observed on an instance: accepted, rejected (with the rejection), already completed")
+)
+
 const instances = Command.make("instances").pipe(
   Command.withDescription("Workflow instances"),
-  Command.withSubcommands([instancesList, instancesShow])
+  Command.withSubcommands([instancesList, instancesShow, instancesObservations])
+)
+
+const loadModule = (module: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const fromEnv = yield* Config.option(Config.string("IRONFLOW_WORKFLOWS"))
+    const path = Option.orElse(module, () => fromEnv)
+    if (Option.isNone(path)) return [] as ReadonlyArray<unknown>
+    const loaded = yield* Effect.tryPromise({
+      try: () => import(pathToFileURL(resolve(path.value)).href) as Promise<Record<string, unknown>>,
+      catch: (cause) => new CliError({ reason: `cannot load ${path.value}: ${(cause as Error).message}` })
+    })
+    return Object.values(loaded)
+  })
+
+const diagram = Command.make(
+  "diagram",
+  {
+    workflows: workflowsModule,
+    dot: Options.boolean("dot").pipe(Options.withDescription("Graphviz DOT instead of Mermaid")),
+    type: Args.text({ name: "TYPE" }).pipe(Args.withDescription("Workflow type"))
+  },
+  (options) =>
+    Effect.gen(function*() {
+      const exports = yield* loadModule(options.workflows)
+      const view = exports.filter(StateMachineView.isStateMachineView).find((v) => v.workflow.type === options.type)
+      const definition = view?.stateMachine()
+      if (definition === undefined) {
+        return yield* new CliError({
+          reason:
+            `no state machine for workflow type ${options.type}: export a StateMachineView with a stateMachine from the module given by --workflows (or IRONFLOW_WORKFLOWS)`
+        })
+      }
+      yield* Console.log(options.dot ? definition.toDot() : definition.toMermaid())
+    })
+).pipe(Command.withDescription("Print a workflow's state machine as a Mermaid diagram (or --dot)"))
+
+const projectionsList = Command.make(
+  "list",
+  { ...connection, json },
+  (options) =>
+    withStore(options, (store) =>
+      Effect.gen(function*() {
+        const positions = yield* store.projectionPositions
+        if (options.json) return yield* printJson(positions)
+        yield* Console.log(
+          positions.length === 0 ? "no projections have run yet" : table(
+            ["projection", "last global sequence", "events behind", "updated"],
+            positions.map((p) => [p.name, String(p.lastSequence), String(p.eventsBehind), formatDate(p.updatedAt)])
+          )
+        )
+      }))
+).pipe(Command.withDescription("Projections, their checkpoints and how far behind they are"))
+
+const projectionsRebuild = Command.make(
+  "rebuild",
+  {
+    ...connection,
+    workflows: workflowsModule,
+    name: Args.text({ name: "NAME" }).pipe(Args.withDescription("Projection name"))
+  },
+  (options) =>
+    Effect.gen(function*() {
+      const exports = yield* loadModule(options.workflows)
+      const projection = exports.filter(Projection.isProjection).find((p) => p.name === options.name)
+      yield* withStore(options, (store) =>
+        store.resetProjection(
+          options.name,
+          projection === undefined
+            ? Effect.void
+            : (projection.reset as Effect.Effect<void, unknown, never>)
+        ))
+      yield* Console.log(
+        projection === undefined
+          ? `${options.name} will replay every event (its read model was not cleared: pass --workflows MODULE exporting the projection to run its reset)`
+          : `${options.name} was reset and will replay every event`
+      )
+    })
+).pipe(Command.withDescription("Replay a projection from the first event (waits for its active runner's tick)"))
+
+const projections = Command.make("projections").pipe(
+  Command.withDescription("Projections"),
+  Command.withSubcommands([projectionsList, projectionsRebuild])
 )
 
 const deadLettersList = Command.make(
@@ -391,6 +507,12 @@ const stats = Command.make(
             ])
           )
         )
+        const positions = yield* store.projectionPositions
+        if (positions.length > 0) {
+          yield* Console.log(
+            `\nprojections: ${positions.map((p) => `${p.name} ${p.eventsBehind} event(s) behind`).join("; ")}`
+          )
+        }
         yield* Console.log(`\nlive workers: ${
           workers.length === 0
             ? "none"
@@ -414,7 +536,7 @@ const stats = Command.make(
  */
 export const command = Command.make("ironflow").pipe(
   Command.withDescription("Operate ironflow: migrations, instances, dead letters, queue statistics"),
-  Command.withSubcommands([migrateCommand, instances, deadLetters, stats])
+  Command.withSubcommands([migrateCommand, instances, deadLetters, stats, projections, diagram])
 )
 
 /**

@@ -324,6 +324,34 @@ export interface WorkerInfo {
 export interface Wakeups {
   readonly effects: Signal
   readonly timers: Signal
+  /** Raised after a commit that appended events (projections). */
+  readonly events: Signal
+}
+
+/**
+ * An event with the id of the transaction that wrote it, in commit order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CommittedEvent extends StoredEvent {
+  /** The writing transaction (`xid8`, as a decimal string). */
+  readonly transactionId: string
+}
+
+/**
+ * A projection's checkpoint: the last event it applied, in commit order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProjectionPosition {
+  readonly name: string
+  readonly lastSequence: number
+  readonly lastTransactionId: string
+  readonly updatedAt: Date
+  /** Events written after the checkpoint (of any workflow type). */
+  readonly eventsBehind: number
 }
 
 /**
@@ -465,6 +493,36 @@ export class WorkflowStore extends Context.Tag("ironflow/WorkflowStore")<Workflo
 
   /** Stores a projection's checkpoint. */
   readonly storeProjectionPosition: (name: string, globalSequence: number) => Effect.Effect<void, StoreError>
+
+  /**
+   * One projection tick, in one transaction: if no other runner holds the
+   * projection (a transaction-scoped advisory lock), reads up to `limit`
+   * events of `workflowTypes` after its checkpoint in commit order (only
+   * events of transactions older than every running one, so none can appear
+   * behind the checkpoint later), runs `body` (its database writes join the
+   * transaction), and moves the checkpoint past the first `applied` events.
+   * `None` when another runner holds the projection.
+   */
+  readonly projectionTick: <A, E, R>(
+    name: string,
+    workflowTypes: ReadonlyArray<string>,
+    limit: number,
+    body: (
+      events: ReadonlyArray<CommittedEvent>
+    ) => Effect.Effect<{ readonly applied: number; readonly value: A }, E, R>
+  ) => Effect.Effect<Option.Option<A>, E | StoreError, R>
+
+  /**
+   * Moves a projection's checkpoint back to the start, after `reset` (which
+   * runs in the same transaction, once the active runner's tick is over).
+   */
+  readonly resetProjection: <E, R>(
+    name: string,
+    reset: Effect.Effect<void, E, R>
+  ) => Effect.Effect<void, E | StoreError, R>
+
+  /** Every projection's checkpoint and how far behind it is. */
+  readonly projectionPositions: Effect.Effect<ReadonlyArray<ProjectionPosition>, StoreError>
 
   /** Queue depths per kind and workflow type (only types with rows not processed). */
   readonly queueStats: Effect.Effect<ReadonlyArray<QueueStats>, StoreError>

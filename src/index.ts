@@ -48,3 +48,7 @@ export * as WorkflowMetrics from "./WorkflowMetrics.js"
 export * as DeciderTest from "./DeciderTest.js"
 /** @since 0.1.0 */
 export * as TestRuntime from "./TestRuntime.js"
+/** @since 0.1.0 */
+export * as Projection from "./Projection.js"
+/** @since 0.1.0 */
+export * as StateMachineView from "./StateMachineView.js"

@@ -3,7 +3,7 @@
  * and can be cancelled (with a refund once paid). Pure data and functions.
  */
 import { Duration, Schema } from "effect"
-import { Decision, Workflow } from "ironflow"
+import { Decision, StateMachineView, Workflow } from "ironflow"
 
 export const OrderId = Schema.String.pipe(Schema.brand("OrderId"))
 export type OrderId = typeof OrderId.Type
@@ -190,4 +190,39 @@ export const OrderWorkflow = Workflow.make({
   // Cancelled orders that were paid end once the refund is recorded.
   isTerminal: (state) =>
     state.status === "shipped" || (state.status === "cancelled" && (state.paymentId === null || state.refunded))
+})
+
+/** The order's state machine, for humans: `npx ironflow diagram order --workflows scratchpad/order-app/OrderWorkflow.ts`. */
+export const OrderStateMachine = StateMachineView.make(OrderWorkflow, {
+  stateInfo: (state) =>
+    StateMachineView.StateInfo.make(state.status)
+      .withNumericField("amount", state.amount)
+      .withBoolField("refunded", state.refunded)
+      .terminal(OrderWorkflow.isTerminal(state)),
+  stateMachine: () =>
+    StateMachineView.StateMachineDefinition.make("new")
+      .withState(StateMachineView.StateDefinition.make("new"))
+      .withState(StateMachineView.StateDefinition.make("placed"))
+      .withState(StateMachineView.StateDefinition.make("paid"))
+      .withState(StateMachineView.StateDefinition.make("shipping"))
+      .withState(StateMachineView.StateDefinition.make("shipped").terminal())
+      .withState(StateMachineView.StateDefinition.make("cancelled").terminal())
+      .withTransition(
+        StateMachineView.TransitionDefinition.make("new", "placed", "PlaceOrder").withEffect("ChargeCard").withTimer(
+          "PaymentTimedOut"
+        )
+      )
+      .withTransition(
+        StateMachineView.TransitionDefinition.make("placed", "paid", "PaymentSucceeded").withTimer("ShipmentDue")
+      )
+      .withTransition(StateMachineView.TransitionDefinition.make("placed", "cancelled", "PaymentDeclined"))
+      .withTransition(StateMachineView.TransitionDefinition.make("placed", "cancelled", "PaymentTimedOut"))
+      .withTransition(StateMachineView.TransitionDefinition.make("placed", "cancelled", "CancelOrder"))
+      .withTransition(
+        StateMachineView.TransitionDefinition.make("paid", "cancelled", "CancelOrder").withEffect("RefundPayment")
+      )
+      .withTransition(
+        StateMachineView.TransitionDefinition.make("paid", "shipping", "ShipmentDue").withEffect("RequestShipment")
+      )
+      .withTransition(StateMachineView.TransitionDefinition.make("shipping", "shipped", "Shipped"))
 })

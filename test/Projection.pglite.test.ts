@@ -1,0 +1,4 @@
+import { TestRuntime } from "ironflow"
+import { suite } from "./contract/projectionSuite.js"
+
+suite("pglite", () => TestRuntime.embedded(), false)
