@@ -7,10 +7,13 @@
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -21,6 +24,7 @@ import * as Database from "./Database.js"
 import * as Migrations from "./Migrations.js"
 import * as PgWorkflowStore from "./PgWorkflowStore.js"
 import * as Projection from "./Projection.js"
+import * as Retention from "./Retention.js"
 import * as StateMachineView from "./StateMachineView.js"
 import * as Workflow from "./Workflow.js"
 import { WorkflowRegistry } from "./WorkflowRegistry.js"
@@ -376,6 +380,52 @@ const projectionsRebuild = Command.make(
     })
 ).pipe(Command.withDescription("Replay a projection from the first event (waits for its active runner's tick)"))
 
+const prune = Command.make(
+  "prune",
+  {
+    ...connection,
+    json,
+    olderThan: Options.text("older-than").pipe(
+      Options.withDescription("Delete what was processed (or completed) longer ago than this, e.g. \"30 days\""),
+      Options.mapEffect((text) =>
+        Option.match(Duration.decodeUnknown(text), {
+          onNone: () =>
+            Effect.fail(
+              ValidationError.invalidValue(HelpDoc.p(`'${text}' is not a duration (try "30 days" or "12 hours")`))
+            ),
+          onSome: Effect.succeed
+        })
+      )
+    ),
+    completedInstances: Options.boolean("completed-instances").pipe(
+      Options.withDescription("Also delete completed instances with their events and observations")
+    ),
+    dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Report what would be deleted, delete nothing")),
+    batchSize: Options.integer("batch-size").pipe(
+      Options.withDescription("Rows per statement"),
+      Options.withDefault(500)
+    )
+  },
+  (options) =>
+    withStore(options, () =>
+      Effect.gen(function*() {
+        const report = yield* Retention.prune({
+          olderThan: options.olderThan,
+          completedInstances: options.completedInstances,
+          batchSize: options.batchSize,
+          dryRun: options.dryRun
+        })
+        if (options.json) return yield* printJson(report)
+        yield* Console.log(
+          `${
+            report.dryRun ? "would delete" : "deleted"
+          } (before ${report.cutoff.toISOString()}): ${report.outbox} processed effect rows, ${report.timers} processed timer rows, ${report.instances} completed instances with ${report.events} events and ${report.observations} observations`
+        )
+      }))
+).pipe(
+  Command.withDescription("Retention: delete processed effects and timers (and completed instances) older than an age")
+)
+
 const projections = Command.make("projections").pipe(
   Command.withDescription("Projections"),
   Command.withSubcommands([projectionsList, projectionsRebuild])
@@ -536,7 +586,7 @@ const stats = Command.make(
  */
 export const command = Command.make("ironflow").pipe(
   Command.withDescription("Operate ironflow: migrations, instances, dead letters, queue statistics"),
-  Command.withSubcommands([migrateCommand, instances, deadLetters, stats, projections, diagram])
+  Command.withSubcommands([migrateCommand, instances, deadLetters, stats, projections, diagram, prune])
 )
 
 /**

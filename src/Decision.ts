@@ -83,8 +83,9 @@ export const accept = <E>(event: E): Accept<E> =>
  * @since 0.1.0
  * @category constructors
  */
-export const acceptEvents = <E>(events: Array.NonEmptyReadonlyArray<E>): Accept<E> =>
-  makeAccept({ events, effects: [], timers: [], cancelTimers: [] })
+export const acceptEvents = <const Events extends Array.NonEmptyReadonlyArray<any>>(
+  events: Events
+): Accept<Events[number]> => makeAccept({ events, effects: [], timers: [], cancelTimers: [] })
 
 /**
  * Accepts the input with the given events, or returns `undefined` when there

@@ -157,11 +157,17 @@ export const make = (
         })
 
     const loadEventsAfter = (workflowType: string, workflowId: string, after: number) =>
-      sql<{ sequence: unknown; payload: unknown }>`
-        SELECT sequence, payload FROM ironflow.events
+      sql<{ sequence: unknown; payload: unknown; event_version: unknown }>`
+        SELECT sequence, payload, event_version FROM ironflow.events
         WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId} AND sequence > ${after}
         ORDER BY sequence`.pipe(
-        Effect.map((rows) => rows.map((row) => ({ sequence: num(row.sequence), payload: json(row.payload) })))
+        Effect.map((rows) =>
+          rows.map((row): WorkflowStore.LoadedEvent => ({
+            sequence: num(row.sequence),
+            payload: json(row.payload),
+            version: num(row.event_version)
+          }))
+        )
       )
 
     const write = (
@@ -197,8 +203,8 @@ export const make = (
         const snapshot = writes.snapshot
         yield* sql`
           WITH appended AS (
-            INSERT INTO ironflow.events (workflow_type, workflow_id, sequence, payload, created_at)
-            SELECT ${workflowType}, ${workflowId}, t.sequence, t.payload::jsonb, ${at}
+            INSERT INTO ironflow.events (workflow_type, workflow_id, sequence, payload, event_version, created_at)
+            SELECT ${workflowType}, ${workflowId}, t.sequence, t.payload::jsonb, ${writes.eventVersion ?? 1}, ${at}
             FROM unnest(${writes.events.map((_, i) => nextSequence + i)}::bigint[], ${
           writes.events.map((e) => JSON.stringify(e))
         }::text[]) AS t(sequence, payload)
@@ -385,10 +391,12 @@ export const make = (
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const retryAt = disposition._tag === "RetryAfter" ? new Date(now + Duration.toMillis(disposition.delay)) : null
-        const deadAt = disposition._tag === "DeadLetter" ? new Date(now) : null
+        const deadAt = disposition._tag === "RetryAfter" ? null : new Date(now)
+        const handledAt = disposition._tag === "DeadLetterHandled" ? new Date(now) : null
         const rows = yield* sql<{ id: unknown }>`
           UPDATE ${table(kind)} SET attempts = attempts + 1, last_error = ${error}, locked_by = NULL,
-            locked_until = ${retryAt}::timestamptz, dead_lettered_at = ${deadAt}::timestamptz
+            locked_until = ${retryAt}::timestamptz, dead_lettered_at = ${deadAt}::timestamptz,
+            processed_at = ${handledAt}::timestamptz
           WHERE id = ${id} AND locked_by = ${workerId} AND processed_at IS NULL
           RETURNING id`
         return rows.length > 0
@@ -484,6 +492,7 @@ export const make = (
       workflowId: String(row.workflow_id),
       sequence: num(row.sequence),
       payload: json(row.payload),
+      version: num(row.event_version ?? 1),
       createdAt: date(row.created_at)
     })
 
@@ -536,7 +545,7 @@ export const make = (
         ),
       fetchEvents: (workflowType, workflowId) =>
         sql<Record<string, unknown>>`
-          SELECT global_sequence, workflow_type, workflow_id, sequence, payload, created_at
+          SELECT global_sequence, workflow_type, workflow_id, sequence, payload, event_version, created_at
           FROM ironflow.events
           WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId}
           ORDER BY sequence`.pipe(
@@ -617,7 +626,7 @@ export const make = (
       retryDeadLetter,
       fetchEventsSince: (after, limit) =>
         sql<Record<string, unknown>>`
-          SELECT global_sequence, workflow_type, workflow_id, sequence, payload, created_at
+          SELECT global_sequence, workflow_type, workflow_id, sequence, payload, event_version, created_at
           FROM ironflow.events WHERE global_sequence > ${after}
           ORDER BY global_sequence LIMIT ${limit}`.pipe(
           Effect.map((rows) => rows.map(toStoredEvent)),
@@ -649,7 +658,7 @@ export const make = (
             SELECT last_sequence, last_transaction_id::text AS last_transaction_id
             FROM ironflow.projection_positions WHERE projection_name = ${name}`
           const rows = workflowTypes.length === 0 ? [] : yield* sql<Record<string, unknown>>`
-            SELECT global_sequence, workflow_type, workflow_id, sequence, payload, created_at,
+            SELECT global_sequence, workflow_type, workflow_id, sequence, payload, event_version, created_at,
               transaction_id::text AS transaction_id
             FROM ironflow.events
             WHERE (transaction_id, global_sequence) > (${String(position.last_transaction_id)}::xid8, ${
@@ -709,6 +718,97 @@ export const make = (
         ),
         Effect.mapError(storeError("read projection positions"))
       ),
+      prune: ({ batchSize, completedInstances, cutoff, dryRun }) =>
+        Effect.gen(function*() {
+          // Instances whose rows may go: completed before the cutoff, nothing pending or dead, and every
+          // projection past their events (the slowest checkpoint, in commit order).
+          const prunable = sql`
+            i.completed_at IS NOT NULL AND i.completed_at < ${cutoff}
+            AND NOT EXISTS (SELECT 1 FROM ironflow.outbox o
+              WHERE o.workflow_type = i.workflow_type AND o.workflow_id = i.workflow_id AND o.processed_at IS NULL)
+            AND NOT EXISTS (SELECT 1 FROM ironflow.timers t
+              WHERE t.workflow_type = i.workflow_type AND t.workflow_id = i.workflow_id AND t.processed_at IS NULL)
+            AND NOT EXISTS (SELECT 1 FROM ironflow.events e
+              JOIN (SELECT last_transaction_id, last_sequence FROM ironflow.projection_positions
+                    ORDER BY last_transaction_id, last_sequence LIMIT 1) slowest ON true
+              WHERE e.workflow_type = i.workflow_type AND e.workflow_id = i.workflow_id
+                AND (e.transaction_id, e.global_sequence) > (slowest.last_transaction_id, slowest.last_sequence))`
+          if (dryRun) {
+            const [counts] = yield* sql<Record<string, unknown>>`
+              SELECT
+                (SELECT count(*) FROM ironflow.outbox WHERE processed_at < ${cutoff}) AS outbox,
+                (SELECT count(*) FROM ironflow.timers WHERE processed_at < ${cutoff}) AS timers,
+                ${completedInstances}::boolean AS with_instances`
+            const [instances] = completedInstances
+              ? yield* sql<Record<string, unknown>>`
+                SELECT count(*) AS instances,
+                  coalesce(sum(i.event_count), 0) AS events,
+                  (SELECT count(*) FROM ironflow.input_observations ob JOIN ironflow.workflow_instances i
+                    ON ob.workflow_type = i.workflow_type AND ob.workflow_id = i.workflow_id WHERE ${prunable}) AS observations
+                FROM ironflow.workflow_instances i WHERE ${prunable}`
+              : [{ instances: 0, events: 0, observations: 0 }]
+            return {
+              dryRun,
+              cutoff,
+              outbox: num(counts.outbox),
+              timers: num(counts.timers),
+              instances: num(instances.instances),
+              events: num(instances.events),
+              observations: num(instances.observations)
+            }
+          }
+          const deleteProcessed = (kind: WorkflowStore.QueueKind) =>
+            Effect.gen(function*() {
+              let total = 0
+              while (true) {
+                const rows = yield* sql<{ n: unknown }>`
+                  WITH gone AS (
+                    DELETE FROM ${table(kind)} WHERE id IN (
+                      SELECT id FROM ${table(kind)} WHERE processed_at < ${cutoff}
+                      LIMIT ${batchSize} FOR UPDATE SKIP LOCKED)
+                    RETURNING 1)
+                  SELECT count(*) AS n FROM gone`
+                const n = num(rows[0].n)
+                total += n
+                if (n < batchSize) return total
+              }
+            })
+          const outbox = yield* deleteProcessed("effect")
+          const timers = yield* deleteProcessed("timer")
+          let instances = 0
+          let events = 0
+          let observations = 0
+          while (completedInstances) {
+            const [batch] = yield* sql<Record<string, unknown>>`
+              WITH doomed AS (
+                SELECT i.workflow_type, i.workflow_id FROM ironflow.workflow_instances i
+                WHERE ${prunable}
+                LIMIT ${batchSize} FOR UPDATE SKIP LOCKED
+              ), e AS (
+                DELETE FROM ironflow.events x USING doomed d
+                WHERE x.workflow_type = d.workflow_type AND x.workflow_id = d.workflow_id RETURNING 1
+              ), ob AS (
+                DELETE FROM ironflow.input_observations x USING doomed d
+                WHERE x.workflow_type = d.workflow_type AND x.workflow_id = d.workflow_id RETURNING 1
+              ), o AS (
+                DELETE FROM ironflow.outbox x USING doomed d
+                WHERE x.workflow_type = d.workflow_type AND x.workflow_id = d.workflow_id RETURNING 1
+              ), t AS (
+                DELETE FROM ironflow.timers x USING doomed d
+                WHERE x.workflow_type = d.workflow_type AND x.workflow_id = d.workflow_id RETURNING 1
+              ), i AS (
+                DELETE FROM ironflow.workflow_instances x USING doomed d
+                WHERE x.workflow_type = d.workflow_type AND x.workflow_id = d.workflow_id RETURNING 1
+              )
+              SELECT (SELECT count(*) FROM i) AS instances, (SELECT count(*) FROM e) AS events,
+                (SELECT count(*) FROM ob) AS observations`
+            instances += num(batch.instances)
+            events += num(batch.events)
+            observations += num(batch.observations)
+            if (num(batch.instances) < batchSize) break
+          }
+          return { dryRun, cutoff, outbox, timers, instances, events, observations }
+        }).pipe(Effect.mapError(storeError("prune"))),
       queueStats: Effect.gen(function*() {
         const at = new Date(yield* Clock.currentTimeMillis)
         const rows = yield* sql<Record<string, unknown>>`

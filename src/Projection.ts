@@ -26,7 +26,7 @@ import * as Option from "effect/Option"
 import { codecsOf } from "./internal/codecs.js"
 import * as RealTime from "./internal/realTime.js"
 import type * as Workflow from "./Workflow.js"
-import { EventDeserializationError, type StoreError } from "./WorkflowError.js"
+import { EventDeserializationError, type StoreError, UnknownEventVersion } from "./WorkflowError.js"
 import { WorkflowStore } from "./WorkflowStore.js"
 
 /**
@@ -156,7 +156,7 @@ export interface TickResult {
   /** Events read (a full batch means more may be waiting). */
   readonly read: number
   /** The failure that stopped the batch, if any. */
-  readonly failure: Option.Option<ProjectionHandlerError | EventDeserializationError>
+  readonly failure: Option.Option<ProjectionHandlerError | EventDeserializationError | UnknownEventVersion>
 }
 
 /**
@@ -182,14 +182,22 @@ export const tick = <W extends Workflow.Any, E, R>(
           let applied = 0
           for (const stored of events) {
             const workflow = byType.get(stored.workflowType)!
-            const decoded = codecsOf(workflow).event.decode(stored.payload)
+            const decoded = codecsOf(workflow).readEvent(stored.payload, stored.version)
             if (Either.isLeft(decoded)) {
-              const failure = new EventDeserializationError({
-                workflowType: stored.workflowType,
-                workflowId: stored.workflowId,
-                sequence: stored.sequence,
-                detail: decoded.left
-              })
+              const failure = decoded.left._tag === "Version"
+                ? new UnknownEventVersion({
+                  workflowType: stored.workflowType,
+                  workflowId: stored.workflowId,
+                  sequence: stored.sequence,
+                  version: stored.version,
+                  currentVersion: workflow.eventVersion
+                })
+                : new EventDeserializationError({
+                  workflowType: stored.workflowType,
+                  workflowId: stored.workflowId,
+                  sequence: stored.sequence,
+                  detail: decoded.left.detail
+                })
               return { applied, value: { applied, read: events.length, failure: Option.some(failure) } }
             }
             const event = {

@@ -13,6 +13,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Retention from "./Retention.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 
 /**
@@ -48,6 +49,8 @@ export interface Shape {
   readonly handlerConcurrency: number
   /** How often leases of rows still being handled are extended. */
   readonly leaseHeartbeatInterval: Duration.Duration
+  /** Retention job run by the runtime; off (none) by default. */
+  readonly retention: Option.Option<Retention.Options>
 }
 
 /**
@@ -80,6 +83,7 @@ export interface Options {
   readonly claimBatchSize?: number | undefined
   readonly handlerConcurrency?: number | undefined
   readonly leaseHeartbeatInterval?: Duration.DurationInput | undefined
+  readonly retention?: Retention.Options | undefined
 }
 
 /**
@@ -128,7 +132,8 @@ export const make = (options: Options = {}): Shape => {
       ? Duration.decode(options.leaseHeartbeatInterval)
       : Duration.divide(Duration.min(effectLockDuration, timerLockDuration), 3).pipe(
         Option.getOrElse(() => Duration.seconds(100))
-      )
+      ),
+    retention: Option.fromNullable(options.retention)
   }
 }
 
@@ -183,6 +188,12 @@ export const config: Config.Config<Options> = Config.all({
   ),
   leaseHeartbeatInterval: Config.option(Config.duration("leaseHeartbeatInterval")).pipe(
     Config.withDescription("Lease extension interval (default a third of the shorter lease)")
+  ),
+  retentionOlderThan: Config.option(Config.duration("retentionOlderThan")).pipe(
+    Config.withDescription("Turns on retention: delete processed rows older than this (default off)")
+  ),
+  retentionCompletedInstances: Config.option(Config.boolean("retentionCompletedInstances")).pipe(
+    Config.withDescription("Retention also deletes completed instances and their events (default false)")
   )
 }).pipe(
   Config.map((c): Options => {
@@ -208,7 +219,11 @@ export const config: Config.Config<Options> = Config.all({
       timerWorkers: value(c.timerWorkers),
       claimBatchSize: value(c.claimBatchSize),
       handlerConcurrency: value(c.handlerConcurrency),
-      leaseHeartbeatInterval: value(c.leaseHeartbeatInterval)
+      leaseHeartbeatInterval: value(c.leaseHeartbeatInterval),
+      retention: Option.match(c.retentionOlderThan, {
+        onNone: () => undefined,
+        onSome: (olderThan) => ({ olderThan, completedInstances: value(c.retentionCompletedInstances) })
+      })
     }
   })
 )

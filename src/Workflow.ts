@@ -6,7 +6,9 @@
  */
 import type * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
@@ -61,6 +63,16 @@ export interface Workflow<State, Input, Event, Eff = never, Rejection = never> e
    * fingerprint is ignored and the state rebuilt from the events.
    */
   readonly stateVersion: string
+  /** The version new events are written with (default 1). */
+  readonly eventVersion: number
+  /** Upcasters by the version they read: `upcasters[n]` turns the stored JSON of version n into version n + 1. */
+  readonly upcasters: Readonly<Record<number, Schema.Schema<any, any>>>
+  /**
+   * Turns a dead-lettered effect or timer of an instance into an input for
+   * its workflow (so it can compensate or end instead of waiting forever);
+   * `undefined` leaves a plain dead letter.
+   */
+  readonly onDeadLetter: ((notice: DeadLetterNotice<Eff, Input>) => Input | undefined) | undefined
   /**
    * The handler of this workflow's effects. What it returns is routed back to
    * the workflow as an input (`Option.none()`: nothing to route). A failure or
@@ -96,8 +108,38 @@ export interface Any extends Pipeable {
   readonly isTerminal: (state: any) => boolean
   readonly uniqueKey: (input: any) => string | undefined
   readonly stateVersion: string
+  readonly eventVersion: number
+  readonly upcasters: Readonly<Record<number, Schema.Schema<any, any>>>
+  readonly onDeadLetter: ((notice: any) => any) | undefined
   readonly handler: (handle: any, options?: HandlerOptions) => WorkflowHandler<any, any>
 }
+
+/**
+ * What \`onDeadLetter\` receives: the dead effect (or the timer's input), why it
+ * died, and after how many attempts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DeadLetterNotice<Eff, Input> =
+  | {
+    readonly kind: "effect"
+    readonly id: string
+    readonly workflowId: string
+    /** The effect, when its payload still decodes. */
+    readonly effect: Option.Option<Eff>
+    readonly error: string
+    readonly attempts: number
+  }
+  | {
+    readonly kind: "timer"
+    readonly id: string
+    readonly workflowId: string
+    /** The timer's input, when it still decodes. */
+    readonly input: Option.Option<Input>
+    readonly error: string
+    readonly attempts: number
+  }
 
 /**
  * @since 0.1.0
@@ -279,6 +321,43 @@ export interface MakeOptions<State, Input, Event, Eff, Rejection> {
   readonly uniqueKey?: ((input: NoInfer<Input>) => string | undefined) | undefined
   /** Overrides the state Schema fingerprint used to validate snapshots. */
   readonly stateVersion?: string | undefined
+  /** The version new events are written with (default 1); raise it when the event Schema changes shape. */
+  readonly eventVersion?: number | undefined
+  /**
+   * `upcasters[n]` reads the stored JSON of event version n and returns the
+   * JSON of version n + 1 (a Schema whose encoded side is the old shape and
+   * whose type side is the new stored shape; see \`upcastVariant\`).
+   */
+  readonly upcasters?: Readonly<Record<number, Schema.Schema<any, any>>> | undefined
+  /** Dead-letter propagation: turn a dead effect or timer into an input (see `Workflow.onDeadLetter`). */
+  readonly onDeadLetter?:
+    | ((notice: DeadLetterNotice<NoInfer<Eff>, NoInfer<Input>>) => NoInfer<Input> | undefined)
+    | undefined
+}
+
+/**
+ * An upcaster for one variant of a stored event union: applies \`schema\` (old
+ * stored JSON → new stored JSON, both in the \`{"type": ...}\` shape) to events
+ * whose \`type\` is \`variant\`, and passes the others through unchanged.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const upcastVariant = (variant: string, schema: Schema.Schema<any, any>): Schema.Schema<unknown, unknown> => {
+  const decode = Schema.decodeUnknownEither(schema)
+  return Schema.transformOrFail(Schema.Unknown, Schema.Unknown, {
+    strict: true,
+    decode: (json, _options, ast) => {
+      if (typeof json !== "object" || json === null || (json as { type?: unknown }).type !== variant) {
+        return ParseResult.succeed(json)
+      }
+      return Either.match(decode(json), {
+        onLeft: (error) => ParseResult.fail(new ParseResult.Type(ast, json, error.message)),
+        onRight: ParseResult.succeed
+      })
+    },
+    encode: (json, _options, ast) => ParseResult.fail(new ParseResult.Forbidden(ast, json, "upcasters only read"))
+  })
 }
 
 const checkStoredShape = (workflowType: string, subject: string, schema: Schema.Schema.AnyNoContext) => {
@@ -326,6 +405,19 @@ export const make = <State, Input, Event, Eff = never, Rejection = never>(
   checkStoredShape(options.type, "input", options.input)
   checkStoredShape(options.type, "event", options.event)
   checkStoredShape(options.type, "effect", effect)
+  const eventVersion = options.eventVersion ?? 1
+  if (!Number.isInteger(eventVersion) || eventVersion < 1) {
+    throw new WorkflowDefinitionError({ workflowType: options.type, detail: "eventVersion must be an integer ≥ 1" })
+  }
+  for (const from of Object.keys(options.upcasters ?? {})) {
+    const n = Number(from)
+    if (!Number.isInteger(n) || n < 1 || n >= eventVersion) {
+      throw new WorkflowDefinitionError({
+        workflowType: options.type,
+        detail: `upcaster from version ${from} is out of range: upcasters read versions 1 to ${eventVersion - 1}`
+      })
+    }
+  }
   const workflowId = typeof options.workflowId === "function"
     ? options.workflowId
     : idFrom(options.type, options.input, options.workflowId)
@@ -343,6 +435,9 @@ export const make = <State, Input, Event, Eff = never, Rejection = never>(
     isTerminal: options.isTerminal ?? (() => false),
     uniqueKey: options.uniqueKey ?? (() => undefined),
     stateVersion: options.stateVersion ?? fingerprint(options.state),
+    eventVersion,
+    upcasters: options.upcasters ?? {},
+    onDeadLetter: options.onDeadLetter,
     handler: <E, R>(
       handle: (effect: Eff, context: EffectContext) => Effect.Effect<Option.Option<Input>, E, R>,
       handlerOptions?: HandlerOptions

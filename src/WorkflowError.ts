@@ -69,6 +69,32 @@ export class EventDeserializationError
 }
 
 /**
+ * A stored event was written with an event version this code cannot read: no
+ * upcaster chain leads from it to the current version (or it is newer than
+ * the current version, written by newer code). Nothing is written and the
+ * instance stays as it is, inspectable with `ironflow instances show`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnknownEventVersion extends Schema.TaggedError<UnknownEventVersion>("ironflow/UnknownEventVersion")(
+  "UnknownEventVersion",
+  {
+    workflowType: Schema.String,
+    workflowId: Schema.String,
+    sequence: Schema.Number,
+    version: Schema.Number,
+    currentVersion: Schema.Number
+  }
+) {
+  override get message(): string {
+    return `event at sequence ${this.sequence} of ${this.workflowType}:${this.workflowId} has version ${this.version}, which this code (event version ${this.currentVersion}) cannot read: ${
+      this.version > this.currentVersion ? "it was written by newer code" : `no upcaster from version ${this.version}`
+    }`
+  }
+}
+
+/**
  * The workflow type is not registered in this process.
  *
  * @since 0.1.0
@@ -141,6 +167,7 @@ export type ExecuteError =
   | StoreError
   | SerializationError
   | EventDeserializationError
+  | UnknownEventVersion
   | UnknownWorkflowType
   | UniqueKeyConflict
 

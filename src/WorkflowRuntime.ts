@@ -12,6 +12,7 @@ import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -20,8 +21,10 @@ import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import * as DeadLetters from "./DeadLetters.js"
 import { EffectContext } from "./EffectContext.js"
+import { codecsOf } from "./internal/codecs.js"
 import * as RealTime from "./internal/realTime.js"
 import * as Worker from "./internal/worker.js"
+import * as Retention from "./Retention.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
 import type * as Workflow from "./Workflow.js"
@@ -80,22 +83,6 @@ export const workerName = (workerId: string, kind: "effect" | "timer", index: nu
 const policyFor = (config: RuntimeConfig.Shape, entry: WorkflowRegistry.Entry): RetryPolicy.RetryPolicy =>
   Option.getOrElse(entry.retryPolicy, () => config.workflowRetryPolicies[entry.workflow.type] ?? config.retryPolicy)
 
-const failure = (
-  config: RuntimeConfig.Shape,
-  entry: WorkflowRegistry.Entry,
-  attempt: number,
-  cause: Cause.Cause<unknown>,
-  error: string
-): Effect.Effect<Worker.Settlement> =>
-  Effect.map(RetryPolicy.delayAfterFailure(policyFor(config, entry), attempt, cause), (delay) => ({
-    _tag: "Fail",
-    error,
-    disposition: Option.match(delay, {
-      onNone: () => ({ _tag: "DeadLetter" }) as const,
-      onSome: (delay) => ({ _tag: "RetryAfter", delay }) as const
-    })
-  }))
-
 const describe = (cause: Cause.Cause<unknown>): string => {
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure) && Cause.isFailType(cause)) {
@@ -147,15 +134,65 @@ export const make: Effect.Effect<
       settlement._tag === "Complete"
         ? record(Metrics.processed, kind, item.workflowType)
         : settlement._tag === "Fail"
-        ? settlement.disposition._tag === "DeadLetter"
-          ? Effect.zipRight(
+        ? settlement.disposition._tag === "RetryAfter"
+          ? record(Metrics.failed, kind, item.workflowType)
+          : Effect.zipRight(
             record(Metrics.deadLettered, kind, item.workflowType),
-            Effect.logWarning(`${kind} dead-lettered after its last attempt: ${settlement.error}`)
+            Effect.logWarning(
+              `${kind} dead-lettered after its last attempt${
+                settlement.disposition._tag === "DeadLetterHandled" ? " (handed to the workflow by onDeadLetter)" : ""
+              }: ${settlement.error}`
+            )
           )
-          : record(Metrics.failed, kind, item.workflowType)
         : Effect.void,
       settlement
     )
+
+  /**
+   * A failed attempt: retried on the policy, or dead. A dead row of a workflow
+   * with `onDeadLetter` becomes an input for its workflow; once that input is
+   * executed, the row is marked handled. If that execute fails, it stays a plain
+   * dead letter (never a retry loop).
+   */
+  const failure = (
+    entry: WorkflowRegistry.Entry,
+    item: ClaimedItem,
+    cause: Cause.Cause<unknown>,
+    error: string
+  ): Effect.Effect<Worker.Settlement> =>
+    Effect.gen(function*() {
+      const attempt = item.attempts + 1
+      const delay = yield* RetryPolicy.delayAfterFailure(policyFor(config, entry), attempt, cause)
+      if (Option.isSome(delay)) {
+        return { _tag: "Fail", error, disposition: { _tag: "RetryAfter", delay: delay.value } } as const
+      }
+      const onDeadLetter = entry.workflow.onDeadLetter
+      if (onDeadLetter === undefined) return { _tag: "Fail", error, disposition: { _tag: "DeadLetter" } } as const
+      const codecs = codecsOf(entry.workflow)
+      const common = { id: item.id, workflowId: item.workflowId, error, attempts: attempt }
+      const propagated = yield* Effect.suspend(() => {
+        const input = onDeadLetter(
+          item.kind === "effect"
+            ? { kind: "effect", ...common, effect: Either.getRight(codecs.effect.decode(item.payload)) }
+            : { kind: "timer", ...common, input: Either.getRight(codecs.input.decode(item.payload)) }
+        )
+        return input === undefined
+          ? Effect.succeed(false)
+          : Effect.as(service.execute(entry.workflow, input), true)
+      }).pipe(
+        Effect.catchAllCause((propagationCause) =>
+          Effect.as(
+            Effect.logError("onDeadLetter could not deliver its input; leaving a plain dead letter", propagationCause),
+            false
+          )
+        )
+      )
+      return {
+        _tag: "Fail",
+        error,
+        disposition: propagated ? { _tag: "DeadLetterHandled" } : { _tag: "DeadLetter" }
+      } as const
+    })
 
   const timed = <A, E, R>(self: Effect.Effect<A, E, R>) =>
     Effect.gen(function*() {
@@ -204,7 +241,7 @@ export const make: Effect.Effect<
       const error = Option.isSome(routeFailure)
         ? `Failed to route result: ${routeFailure.value.error.message}`
         : Cause.pretty(exit.cause)
-      return yield* failure(config, entry, attempt, exit.cause, error)
+      return yield* failure(entry, item, exit.cause, error)
     }).pipe(
       Effect.flatMap((settlement) => settle("effect", item, settlement)),
       Effect.annotateLogs({ workflowType: item.workflowType, workflowId: item.workflowId, effectId: item.id })
@@ -229,13 +266,7 @@ export const make: Effect.Effect<
       )
       if (exit._tag === "Success") return { _tag: "Complete" } as const
       if (Cause.isInterruptedOnly(exit.cause)) return { _tag: "Release" } as const
-      return yield* failure(
-        config,
-        found.value,
-        attempt,
-        exit.cause,
-        `Failed to execute timer input: ${describe(exit.cause)}`
-      )
+      return yield* failure(found.value, item, exit.cause, `Failed to execute timer input: ${describe(exit.cause)}`)
     }).pipe(
       Effect.flatMap((settlement) => settle("timer", item, settlement)),
       Effect.annotateLogs({ workflowType: item.workflowType, workflowId: item.workflowId, timerId: item.id })
@@ -291,6 +322,23 @@ export const make: Effect.Effect<
         Effect.zipRight(Effect.logInfo("workflow runtime stopped"))
       )
     )
+    if (Option.isSome(config.retention)) {
+      const retention = config.retention.value
+      yield* RealTime.spaced(
+        Retention.prune(retention).pipe(
+          Effect.provideService(WorkflowStore, store),
+          Effect.tap((report) =>
+            report.outbox + report.timers + report.instances > 0
+              ? Effect.logInfo(
+                `retention: deleted ${report.outbox} effect rows, ${report.timers} timer rows, ${report.instances} instances (${report.events} events)`
+              )
+              : Effect.void
+          ),
+          Effect.catchAll((error) => Effect.logWarning("retention run failed", error))
+        ),
+        retention.interval ?? "1 hour"
+      ).pipe(Effect.interruptible, Effect.forkScoped)
+    }
     for (let i = 0; i < config.effectWorkers; i++) {
       yield* Worker.start({
         kind: "effect",

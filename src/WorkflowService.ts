@@ -18,6 +18,7 @@ import {
   type ExecuteError,
   SerializationError,
   type StoreError,
+  UnknownEventVersion,
   UnknownWorkflowType
 } from "./WorkflowError.js"
 import { WorkflowRegistry } from "./WorkflowRegistry.js"
@@ -108,12 +109,18 @@ export class WorkflowService extends Context.Tag("ironflow/WorkflowService")<Wor
   readonly fetchLatestState: <W extends Workflow.Any>(
     workflow: W,
     workflowId: string
-  ) => Effect.Effect<Workflow.State<W>, StoreError | EventDeserializationError | UnknownWorkflowType>
+  ) => Effect.Effect<
+    Workflow.State<W>,
+    StoreError | EventDeserializationError | UnknownEventVersion | UnknownWorkflowType
+  >
   /** The current state as JSON, for a workflow type named at run time. */
   readonly fetchLatestStateDynamic: (
     workflowType: string,
     workflowId: string
-  ) => Effect.Effect<unknown, StoreError | EventDeserializationError | UnknownWorkflowType | SerializationError>
+  ) => Effect.Effect<
+    unknown,
+    StoreError | EventDeserializationError | UnknownEventVersion | UnknownWorkflowType | SerializationError
+  >
   /** The input observations of an instance, oldest first. */
   readonly fetchObservations: (
     workflowType: string,
@@ -128,14 +135,19 @@ const serialization = (
 ) =>
 (detail: string) => new SerializationError({ workflowType, subject, direction, detail })
 
-/** Folds events into a state; the snapshot is used only if it decodes. */
+/** The snapshot matched its version but did not decode: never trusted, replay from the first event instead. */
+const SnapshotUnreadable: unique symbol = Symbol("SnapshotUnreadable")
+
+type ReplayError = EventDeserializationError | UnknownEventVersion
+
+/** Folds events (upcast to the current event version) into a state; the snapshot is used only if it decodes. */
 const replay = (
   workflow: Workflow.Any,
   codecs: Codecs,
   workflowId: string,
   snapshot: Option.Option<WorkflowStore.Snapshot>,
-  events: ReadonlyArray<{ readonly sequence: number; readonly payload: unknown }>
-): Either.Either<unknown, EventDeserializationError | typeof SnapshotUnreadable> => {
+  events: ReadonlyArray<WorkflowStore.LoadedEvent>
+): Either.Either<unknown, ReplayError | typeof SnapshotUnreadable> => {
   let state = workflow.initialState
   if (Option.isSome(snapshot)) {
     const decoded = codecs.state.decode(snapshot.value.state)
@@ -143,32 +155,37 @@ const replay = (
     state = decoded.right
   }
   for (const event of events) {
-    const decoded = codecs.event.decode(event.payload)
-    if (Either.isLeft(decoded)) {
+    const read = codecs.readEvent(event.payload, event.version)
+    if (Either.isLeft(read)) {
       return Either.left(
-        new EventDeserializationError({
-          workflowType: workflow.type,
-          workflowId,
-          sequence: event.sequence,
-          detail: decoded.left
-        })
+        read.left._tag === "Version"
+          ? new UnknownEventVersion({
+            workflowType: workflow.type,
+            workflowId,
+            sequence: event.sequence,
+            version: event.version,
+            currentVersion: workflow.eventVersion
+          })
+          : new EventDeserializationError({
+            workflowType: workflow.type,
+            workflowId,
+            sequence: event.sequence,
+            detail: read.left.detail
+          })
       )
     }
-    state = workflow.evolve(state, decoded.right)
+    state = workflow.evolve(state, read.right)
   }
   return Either.right(state)
 }
-
-/** The snapshot matched its version but did not decode: never trusted, replay from the first event instead. */
-const SnapshotUnreadable: unique symbol = Symbol("SnapshotUnreadable")
 
 const replayAll = (
   workflow: Workflow.Any,
   codecs: Codecs,
   workflowId: string,
-  events: ReadonlyArray<{ readonly sequence: number; readonly payload: unknown }>
-): Either.Either<unknown, EventDeserializationError> =>
-  replay(workflow, codecs, workflowId, Option.none(), events) as Either.Either<unknown, EventDeserializationError>
+  events: ReadonlyArray<WorkflowStore.LoadedEvent>
+): Either.Either<unknown, ReplayError> =>
+  replay(workflow, codecs, workflowId, Option.none(), events) as Either.Either<unknown, ReplayError>
 
 const inputTypeOf = (workflow: Workflow.Any, codecs: Codecs, input: unknown): string =>
   codecs.input.tagOf(input) ??
@@ -232,7 +249,7 @@ export const make: Effect.Effect<
             const replayed = replay(workflow, codecs, workflowId, locked.snapshot, locked.events)
             const state = Either.isLeft(replayed) && replayed.left === SnapshotUnreadable
               ? yield* replayAll(workflow, codecs, workflowId, yield* locked.loadAllEvents)
-              : yield* (replayed as Either.Either<unknown, EventDeserializationError>)
+              : yield* (replayed as Either.Either<unknown, ReplayError>)
             const decision = workflow.decide(DateTime.unsafeMake(locked.now), state, input)
             if (decision._tag === "Reject") {
               return WorkflowStore.UnitOfWork.Rollback({ value: ExecuteOutcome.Rejected(decision.reason) })
@@ -270,6 +287,7 @@ export const make: Effect.Effect<
             return WorkflowStore.UnitOfWork.Commit({
               writes: {
                 events,
+                eventVersion: workflow.eventVersion,
                 effects,
                 cancelTimers: decision.cancelTimers,
                 timers: decision.timers.map((timer, i) => ({
@@ -334,7 +352,7 @@ export const make: Effect.Effect<
         const all = yield* store.loadState(workflow.type, workflowId, undefined)
         return yield* replayAll(workflow, codecs, workflowId, all.events)
       }
-      return yield* (replayed as Either.Either<unknown, EventDeserializationError>)
+      return yield* (replayed as Either.Either<unknown, ReplayError>)
     })
 
   return WorkflowService.of({
@@ -346,7 +364,7 @@ export const make: Effect.Effect<
     fetchLatestState: (workflow, workflowId) =>
       Effect.zipRight(lookup(workflow.type), latestState(workflow, workflowId)) as Effect.Effect<
         any,
-        StoreError | EventDeserializationError | UnknownWorkflowType
+        StoreError | EventDeserializationError | UnknownEventVersion | UnknownWorkflowType
       >,
     fetchLatestStateDynamic: (workflowType, workflowId) =>
       Effect.gen(function*() {

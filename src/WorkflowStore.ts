@@ -29,6 +29,8 @@ export interface StoredEvent {
   readonly workflowId: string
   readonly sequence: number
   readonly payload: unknown
+  /** The event version it was written with (see `Workflow.make({ eventVersion })`). */
+  readonly version: number
   readonly createdAt: Date
 }
 
@@ -130,12 +132,26 @@ export interface Snapshot {
  */
 export interface Writes {
   readonly events: ReadonlyArray<unknown>
+  /** The version the events are written with (default 1). */
+  readonly eventVersion?: number | undefined
   readonly effects: ReadonlyArray<unknown>
   readonly cancelTimers: ReadonlyArray<string>
   readonly timers: ReadonlyArray<TimerRequest>
   readonly completed: boolean
   readonly observation: Option.Option<InputObservation>
   readonly snapshot: Option.Option<Snapshot>
+}
+
+/**
+ * An event as loaded for a replay.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoadedEvent {
+  readonly sequence: number
+  readonly payload: unknown
+  readonly version: number
 }
 
 /**
@@ -147,14 +163,14 @@ export interface Writes {
 export interface LockedInstance {
   /** The snapshot, when one was stored; `events` then holds only the newer events. */
   readonly snapshot: Option.Option<Snapshot>
-  readonly events: ReadonlyArray<{ readonly sequence: number; readonly payload: unknown }>
+  readonly events: ReadonlyArray<LoadedEvent>
   /** The sequence the next appended event receives. */
   readonly nextSequence: number
   /** `Clock` time of this unit of work, in epoch milliseconds; every row it writes carries it. */
   readonly now: number
   /** All events from the first, for when the snapshot cannot be used. */
   readonly loadAllEvents: Effect.Effect<
-    ReadonlyArray<{ readonly sequence: number; readonly payload: unknown }>,
+    ReadonlyArray<LoadedEvent>,
     StoreError
   >
 }
@@ -279,6 +295,8 @@ export interface PendingItem {
 export type FailureDisposition =
   | { readonly _tag: "RetryAfter"; readonly delay: Duration.Duration }
   | { readonly _tag: "DeadLetter" }
+  /** Dead, and already turned into an input for its workflow (`onDeadLetter`): marked processed too. */
+  | { readonly _tag: "DeadLetterHandled" }
 
 /**
  * Queue depths of one workflow type, for operators and gauges.
@@ -296,6 +314,22 @@ export interface QueueStats {
   /** Claimed, but the lease expired without an ack (a worker died or stalled). */
   readonly expiredLeases: number
   readonly deadLetters: number
+}
+
+/**
+ * What a retention run deletes (or, in a dry run, would delete).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PruneReport {
+  readonly dryRun: boolean
+  readonly cutoff: Date
+  readonly outbox: number
+  readonly timers: number
+  readonly instances: number
+  readonly events: number
+  readonly observations: number
 }
 
 /**
@@ -405,7 +439,7 @@ export class WorkflowStore extends Context.Tag("ironflow/WorkflowStore")<Workflo
     snapshotVersion: string | undefined
   ) => Effect.Effect<{
     readonly snapshot: Option.Option<Snapshot>
-    readonly events: ReadonlyArray<{ readonly sequence: number; readonly payload: unknown }>
+    readonly events: ReadonlyArray<LoadedEvent>
   }, StoreError>
 
   /** Instances, most recently active first. */
@@ -523,6 +557,20 @@ export class WorkflowStore extends Context.Tag("ironflow/WorkflowStore")<Workflo
 
   /** Every projection's checkpoint and how far behind it is. */
   readonly projectionPositions: Effect.Effect<ReadonlyArray<ProjectionPosition>, StoreError>
+
+  /**
+   * Retention: deletes, in batches of `batchSize`, effect and timer rows
+   * processed before `cutoff`, and (when `completedInstances`) instances
+   * completed before `cutoff` with their events, observations and processed
+   * rows. Never pending work or dead letters; an instance is kept while it
+   * has pending or dead rows, or events a projection has not read yet.
+   */
+  readonly prune: (options: {
+    readonly cutoff: Date
+    readonly completedInstances: boolean
+    readonly batchSize: number
+    readonly dryRun: boolean
+  }) => Effect.Effect<PruneReport, StoreError>
 
   /** Queue depths per kind and workflow type (only types with rows not processed). */
   readonly queueStats: Effect.Effect<ReadonlyArray<QueueStats>, StoreError>

@@ -52,3 +52,5 @@ export * as TestRuntime from "./TestRuntime.js"
 export * as Projection from "./Projection.js"
 /** @since 0.1.0 */
 export * as StateMachineView from "./StateMachineView.js"
+/** @since 0.1.0 */
+export * as Retention from "./Retention.js"

@@ -1,0 +1,4 @@
+import { TestRuntime } from "ironflow"
+import { suite } from "./contract/longLivedSuite.js"
+
+suite("postgres", () => TestRuntime.postgres())
