@@ -110,7 +110,8 @@ const printJson = (value: unknown) =>
   Console.log(
     JSON.stringify(
       value,
-      (_key, v) => (Option.isOption(v) ? Option.getOrNull(v) : v),
+      // Options arrive here already turned into { _id: "Option", ... } by their toJSON.
+      (_key, v) => typeof v === "object" && v !== null && v._id === "Option" ? (v._tag === "Some" ? v.value : null) : v,
       2
     )
   )

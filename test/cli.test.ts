@@ -1,0 +1,187 @@
+/**
+ * The `ironflow` command and `npm start`, run as subprocesses against
+ * PostgreSQL (a fresh database) and the embedded database (a temp directory).
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import { PgClient } from "@effect/sql-pg"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Redacted } from "effect"
+import { execFile } from "node:child_process"
+import { randomUUID } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const root = new URL("..", import.meta.url).pathname
+
+interface Run {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const run = (
+  command: string,
+  args: ReadonlyArray<string>,
+  env: Record<string, string | undefined>,
+  timeout = 120_000
+) =>
+  Effect.async<Run>((resume) => {
+    const child = execFile(command, args, {
+      cwd: root,
+      env: { ...process.env, ...env, FORCE_COLOR: "0", NO_COLOR: "1" },
+      timeout
+    }, (error, stdout, stderr) => {
+      resume(Effect.succeed({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }))
+    })
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+const ironflow = (args: ReadonlyArray<string>, env: Record<string, string | undefined>) =>
+  run(process.execPath, [join(root, "bin/ironflow.js"), ...args], env)
+
+const adminUrl = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+
+/** A fresh database on the PostgreSQL server, dropped at the end. */
+const withDatabase = <A, E>(f: (url: string) => Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const admin = yield* PgClient.make({ url: Redacted.make(adminUrl), maxConnections: 1 })
+    const name = `ironflow_cli_${randomUUID().replace(/-/g, "").slice(0, 16)}`
+    yield* admin`CREATE DATABASE ${admin(name)}`
+    const url = new URL(adminUrl)
+    url.pathname = `/${name}`
+    return yield* f(url.toString()).pipe(
+      Effect.ensuring(Effect.ignore(admin`DROP DATABASE IF EXISTS ${admin(name)} WITH (FORCE)`))
+    )
+  }).pipe(Effect.scoped, Effect.provide(Reactivity.layer))
+
+const backends = [
+  [
+    "postgres",
+    (f: (env: Record<string, string | undefined>) => Effect.Effect<void, unknown>) =>
+      withDatabase((url) => f({ DATABASE_URL: url }))
+  ] as const,
+  [
+    "embedded",
+    (f: (env: Record<string, string | undefined>) => Effect.Effect<void, unknown>) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "ironflow-cli-"))),
+        (dir) => f({ DATABASE_URL: undefined, IRONFLOW_DATA_DIR: join(dir, "data") }),
+        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+      )
+  ] as const
+]
+
+describe("ironflow command", () => {
+  it.live("--help lists the commands", () =>
+    Effect.gen(function*() {
+      const result = yield* ironflow(["--help"], {})
+      assert.strictEqual(result.code, 0)
+      for (const command of ["migrate", "instances", "dead-letters", "stats", "projections", "diagram", "prune"]) {
+        assert.include(result.stdout, command)
+      }
+    }), 60_000)
+
+  it.live("a bad argument is a one-line error and exit code 2", () =>
+    Effect.gen(function*() {
+      const result = yield* ironflow(["instances", "list", "--limit", "many"], { DATABASE_URL: undefined })
+      assert.strictEqual(result.code, 2)
+      assert.notInclude(result.stdout + result.stderr, "    at ")
+    }), 60_000)
+
+  it.live(
+    "an unreachable database is a clear one-line error without secrets, and a non-zero exit",
+    () =>
+      Effect.gen(function*() {
+        const result = yield* ironflow(["stats"], { DATABASE_URL: "postgres://postgres:s3cret@127.0.0.1:1/none" })
+        assert.strictEqual(result.code, 1)
+        const lines = result.stderr.trim().split("\n")
+        assert.strictEqual(lines.length, 1)
+        assert.include(lines[0], "ECONNREFUSED")
+        assert.notInclude(result.stderr + result.stdout, "s3cret")
+      }),
+    60_000
+  )
+
+  for (const [name, backend] of backends) {
+    it.live(
+      `npm start runs the example and the command inspects it (${name})`,
+      () =>
+        backend((env) =>
+          Effect.gen(function*() {
+            const first = yield* run("npm", ["start", "--silent"], env, 180_000)
+            assert.strictEqual(first.code, 0, first.stderr)
+            assert.include(first.stdout, "this is the first run")
+            assert.include(first.stdout, "Summary:")
+            assert.match(first.stdout, /run1-book\s+shipped/)
+            assert.match(first.stdout, /run1-desk\s+refunded/)
+            assert.match(first.stdout, /run1-piano\s+shipping/)
+            assert.include(first.stdout, "rejected run1-book")
+            const second = yield* run("npm", ["start", "--silent"], env, 180_000)
+            assert.strictEqual(second.code, 0, second.stderr)
+            assert.include(second.stdout, "6 orders from 1 earlier run(s); this is run 2")
+
+            const list = yield* ironflow(["instances", "list", "--type", "order", "--json"], env)
+            assert.strictEqual(list.code, 0, list.stderr)
+            assert.strictEqual(JSON.parse(list.stdout).length, 12)
+
+            const show = yield* ironflow(
+              [
+                "instances",
+                "show",
+                "order",
+                "run1-piano",
+                "--workflows",
+                "scratchpad/order-app/OrderWorkflow.ts",
+                "--json"
+              ],
+              env
+            )
+            assert.strictEqual(show.code, 0, show.stderr)
+            const view = JSON.parse(show.stdout)
+            assert.strictEqual(view.state.status, "shipping")
+            assert.deepStrictEqual(view.events.map((e: { payload: { type: string } }) => e.payload.type), [
+              "OrderPlaced",
+              "PaymentCaptured",
+              "ShipmentRequested"
+            ])
+            assert.strictEqual(view.deadLetters.length, 1)
+
+            const dead = yield* ironflow(["dead-letters", "list", "--type", "order", "--json"], env)
+            const letters = JSON.parse(dead.stdout)
+            assert.strictEqual(letters.length, 2)
+            assert.include(letters[0].lastError, "carrier API rejected")
+            const count = yield* ironflow(["dead-letters", "count", "--type", "order", "--id", "run2-piano"], env)
+            assert.strictEqual(count.stdout.trim(), "1")
+
+            const stats = yield* ironflow(["stats", "--json"], env)
+            assert.strictEqual(stats.code, 0, stats.stderr)
+            const order = JSON.parse(stats.stdout).types.find((t: { workflowType: string }) =>
+              t.workflowType === "order"
+            )
+            assert.strictEqual(order.deadLetters, 2)
+
+            const retry = yield* ironflow(["dead-letters", "retry", letters[0].id], env)
+            assert.strictEqual(retry.code, 0, retry.stderr)
+            const again = yield* ironflow(["dead-letters", "retry", letters[0].id], env)
+            assert.strictEqual(again.code, 1)
+            assert.include(again.stderr, "is not a dead effect")
+
+            const diagram = yield* ironflow([
+              "diagram",
+              "order",
+              "--workflows",
+              "scratchpad/order-app/OrderWorkflow.ts"
+            ], env)
+            assert.strictEqual(diagram.code, 0, diagram.stderr)
+            assert.include(diagram.stdout, "stateDiagram-v2")
+
+            const prune = yield* ironflow(["prune", "--older-than", "1 day", "--dry-run", "--json"], env)
+            assert.strictEqual(prune.code, 0, prune.stderr)
+            assert.strictEqual(JSON.parse(prune.stdout).dryRun, true)
+          })
+        ),
+      400_000
+    )
+  }
+})
