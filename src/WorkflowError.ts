@@ -95,6 +95,26 @@ export class UnknownEventVersion extends Schema.TaggedError<UnknownEventVersion>
 }
 
 /**
+ * An encoded input, event, effect or timer input is larger than the
+ * configured cap (`WorkflowServiceConfig.maxPayloadBytes`). Nothing is written.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PayloadTooLarge
+  extends Schema.TaggedError<PayloadTooLarge>("ironflow/PayloadTooLarge")("PayloadTooLarge", {
+    workflowType: Schema.String,
+    subject: Schema.Literal("input", "event", "effect", "timer input"),
+    bytes: Schema.Number,
+    limit: Schema.Number
+  })
+{
+  override get message(): string {
+    return `payload too large: a ${this.subject} of workflow type '${this.workflowType}' is ${this.bytes} bytes as JSON, over the limit of ${this.limit}`
+  }
+}
+
+/**
  * The workflow type is not registered in this process.
  *
  * @since 0.1.0
@@ -168,6 +188,7 @@ export type ExecuteError =
   | SerializationError
   | EventDeserializationError
   | UnknownEventVersion
+  | PayloadTooLarge
   | UnknownWorkflowType
   | UniqueKeyConflict
 

@@ -16,6 +16,7 @@ import type * as Workflow from "./Workflow.js"
 import {
   EventDeserializationError,
   type ExecuteError,
+  PayloadTooLarge,
   SerializationError,
   type StoreError,
   UnknownEventVersion,
@@ -40,6 +41,12 @@ export interface ServiceConfig {
    * 0 turns snapshots off. Default 100.
    */
   readonly snapshotEvery: number
+  /**
+   * Largest encoded input, event, effect or timer input, in bytes of JSON;
+   * a larger one fails the execute with `PayloadTooLarge` and writes nothing.
+   * Default 1 MiB; 0 turns the check off.
+   */
+  readonly maxPayloadBytes: number
 }
 
 /**
@@ -48,7 +55,7 @@ export interface ServiceConfig {
  */
 export class WorkflowServiceConfig extends Context.Reference<WorkflowServiceConfig>()(
   "ironflow/WorkflowServiceConfig",
-  { defaultValue: (): ServiceConfig => ({ recordInputObservations: false, snapshotEvery: 100 }) }
+  { defaultValue: (): ServiceConfig => makeConfig() }
 ) {}
 
 /**
@@ -57,7 +64,8 @@ export class WorkflowServiceConfig extends Context.Reference<WorkflowServiceConf
  */
 export const makeConfig = (options: Partial<ServiceConfig> = {}): ServiceConfig => ({
   recordInputObservations: options.recordInputObservations ?? false,
-  snapshotEvery: Math.max(0, Math.floor(options.snapshotEvery ?? 100))
+  snapshotEvery: Math.max(0, Math.floor(options.snapshotEvery ?? 100)),
+  maxPayloadBytes: Math.max(0, Math.floor(options.maxPayloadBytes ?? 1024 * 1024))
 })
 
 /**
@@ -231,6 +239,17 @@ export const make: Effect.Effect<
       }
     })
 
+  const checkSize = (workflowType: string, subject: PayloadTooLarge["subject"], json: unknown) => {
+    if (config.maxPayloadBytes === 0) return Effect.void
+    // Cheap upper bound first: a JSON string of n UTF-16 units is at most 3n bytes.
+    const text = JSON.stringify(json) ?? ""
+    if (text.length * 3 <= config.maxPayloadBytes) return Effect.void
+    const bytes = Buffer.byteLength(text)
+    return bytes <= config.maxPayloadBytes
+      ? Effect.void
+      : Effect.fail(new PayloadTooLarge({ workflowType, subject, bytes, limit: config.maxPayloadBytes }))
+  }
+
   const execute = <W extends Workflow.Any>(
     workflow: W,
     input: Workflow.Input<W>
@@ -333,6 +352,7 @@ export const make: Effect.Effect<
     Effect.gen(function*() {
       const entry = yield* lookup(workflowType)
       const codecs = codecsOf(entry.workflow)
+      yield* checkSize(workflowType, "input", json)
       const input = yield* Effect.mapError(codecs.input.decode(json), serialization(workflowType, "input", "decode"))
       const outcome = yield* execute(entry.workflow, input)
       if (outcome._tag !== "Rejected") return outcome as ExecuteOutcome.ExecuteOutcome<unknown>
