@@ -147,17 +147,15 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
       )
     )
 
+    // Each ack statement runs whole; the retries between them (database down) stay interruptible, and
+    // acks cut short by shutdown go back to the queue for the finalizer's last ack.
     const ackLoop = Queue.takeBetween(acks, 1, 1000).pipe(
-      Effect.flatMap((ids) =>
-        Effect.uninterruptible(
-          store.complete(kind, name, Array.from(ids)).pipe(
-            (self) => RealTime.retry(self),
-            Effect.catchAll((error) =>
-              Effect.logWarning("could not ack; the leases will expire and rows run again", error)
-            )
-          )
+      Effect.flatMap((chunk) => {
+        const ids = Array.from(chunk)
+        return RealTime.retry(Effect.uninterruptible(store.complete(kind, name, ids))).pipe(
+          Effect.onInterrupt(() => Queue.offerAll(acks, ids))
         )
-      ),
+      }),
       Effect.forever
     )
 
