@@ -61,7 +61,8 @@ const optionalDate = (
 const optionalString = (
   u: unknown
 ): Option.Option<string> => (u === null || u === undefined ? Option.none() : Option.some(String(u)))
-const json = (u: unknown): unknown => (typeof u === "string" ? JSON.parse(u) : u)
+// Both drivers return jsonb columns already parsed (a JSON string arrives as a JS string).
+const json = (u: unknown): unknown => u
 
 const parseTextArray = (u: unknown): ReadonlyArray<string> => {
   if (Array.isArray(u)) return u.map(String)

@@ -2,8 +2,8 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import type { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Config, Effect, Layer, Redacted } from "effect"
-import { randomUUID } from "node:crypto"
 import { PgliteClient } from "ironflow"
+import { randomUUID } from "node:crypto"
 
 /**
  * Where the PostgreSQL tests connect: `TEST_DATABASE_URL`, `DATABASE_URL`, or

@@ -162,7 +162,10 @@ export const makeTestWorkflow = (type: string): TestWorkflow =>
             : decision
         }
         case "Start":
-          return Decision.withEffect(Decision.accept(new Started({ mode: input.mode })), new Process({ mode: input.mode }))
+          return Decision.withEffect(
+            Decision.accept(new Started({ mode: input.mode })),
+            new Process({ mode: input.mode })
+          )
         case "Completed":
           return Decision.accept(new Completed({ result: input.result }))
         case "Failed":
@@ -316,7 +319,10 @@ export const makeTimerTestWorkflow = (type: string): TimerTestWorkflow =>
           return input.cancelTimerKey === undefined
             ? Decision.accept(new TimerCompleted())
             : Decision.cancelTimer(
-              Decision.acceptEvents<TimerEvent>([new TimerCompleted(), new TimerCancelled({ key: input.cancelTimerKey })]),
+              Decision.acceptEvents([
+                new TimerCompleted(),
+                new TimerCancelled({ key: input.cancelTimerKey })
+              ]),
               input.cancelTimerKey
             )
         case "Timeout":
@@ -328,7 +334,9 @@ export const makeTimerTestWorkflow = (type: string): TimerTestWorkflow =>
 /** Answers every effect with `Complete{cancelTimerKey: "timeout"}` for the same instance. */
 export const makeTimerTestHandler = (workflow: TimerTestWorkflow) =>
   workflow.handler((_effect, ctx) =>
-    Effect.succeed(Option.some<TimerInput>(new TimerComplete({ id: ctx.workflow.workflowId, cancelTimerKey: "timeout" })))
+    Effect.succeed(
+      Option.some<TimerInput>(new TimerComplete({ id: ctx.workflow.workflowId, cancelTimerKey: "timeout" }))
+    )
   )
 
 // =============================================================================
@@ -371,7 +379,9 @@ export const makeUniqueKeyWorkflow = (type: string): UniqueKeyWorkflow =>
     workflowId: { field: "id" },
     evolve: (state, event) => event._tag === "Opened" ? { ...state, key: event.key } : { ...state, closed: true },
     decide: (_now, _state, input) =>
-      input._tag === "Open" ? Decision.accept<UniqueKeyEvent>(new Opened({ key: input.key })) : Decision.accept(new Closed()),
+      input._tag === "Open"
+        ? Decision.accept<UniqueKeyEvent>(new Opened({ key: input.key }))
+        : Decision.accept(new Closed()),
     isTerminal: (state) => state.closed,
     uniqueKey: (input) => input._tag === "Open" ? input.key : undefined
   })

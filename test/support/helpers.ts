@@ -5,7 +5,8 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Duration, Effect, Option, Schema, TestServices } from "effect"
-import { Workflow, WorkflowRegistry, WorkflowService, WorkflowStore } from "ironflow"
+import type { Workflow } from "ironflow"
+import { WorkflowRegistry, WorkflowService, WorkflowStore } from "ironflow"
 
 let counter = 0
 
@@ -77,23 +78,23 @@ export const liveSleep = (duration: Duration.DurationInput) => TestServices.prov
 /** Epoch milliseconds of a timestamp column value (driver dependent: Date or string). */
 export const millis = (u: unknown): number => (u instanceof Date ? u.getTime() : new Date(String(u)).getTime())
 
-/** The rows of an outbox or timers table for one workflow type, oldest first. */
+/** The rows of an outbox or timers table for one workflow type, oldest first (JSON read as text and parsed here). */
 export const queueRows = (table: "outbox" | "timers", workflowType: string) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const rows = table === "outbox"
       ? yield* sql<Record<string, unknown>>`
-          SELECT id::text AS id, workflow_id, payload, attempts, last_error, locked_by, locked_until,
+          SELECT id::text AS id, workflow_id, payload::text AS payload, attempts, last_error, locked_by, locked_until,
             created_at, processed_at, dead_lettered_at, NULL AS key, NULL AS fire_at
           FROM ironflow.outbox WHERE workflow_type = ${workflowType} ORDER BY created_at, id`
       : yield* sql<Record<string, unknown>>`
-          SELECT id::text AS id, workflow_id, input AS payload, attempts, last_error, locked_by, locked_until,
+          SELECT id::text AS id, workflow_id, input::text AS payload, attempts, last_error, locked_by, locked_until,
             created_at, processed_at, dead_lettered_at, key, fire_at
           FROM ironflow.timers WHERE workflow_type = ${workflowType} ORDER BY created_at, id`
     return rows.map((row) => ({
       id: String(row.id),
       workflowId: String(row.workflow_id),
-      payload: typeof row.payload === "string" ? JSON.parse(row.payload) : row.payload,
+      payload: JSON.parse(String(row.payload)) as unknown,
       attempts: Number(row.attempts),
       lastError: row.last_error === null ? null : String(row.last_error),
       lockedBy: row.locked_by === null ? null : String(row.locked_by),
@@ -111,7 +112,8 @@ export const instanceRow = (workflowType: string, workflowId: string) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql<Record<string, unknown>>`
-      SELECT event_count, last_event_at, completed_at, unique_key, snapshot_sequence, snapshot_data, snapshot_version
+      SELECT event_count, last_event_at, completed_at, unique_key, snapshot_sequence, snapshot_data::text AS snapshot_data,
+        snapshot_version
       FROM ironflow.workflow_instances
       WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId}`
     if (rows.length === 0) return Option.none()
@@ -122,7 +124,7 @@ export const instanceRow = (workflowType: string, workflowId: string) =>
       completedAt: row.completed_at === null ? null : millis(row.completed_at),
       uniqueKey: row.unique_key === null ? null : String(row.unique_key),
       snapshotSequence: row.snapshot_sequence === null ? null : Number(row.snapshot_sequence),
-      snapshotData: typeof row.snapshot_data === "string" ? JSON.parse(row.snapshot_data) : row.snapshot_data,
+      snapshotData: row.snapshot_data === null ? null : JSON.parse(String(row.snapshot_data)) as unknown,
       snapshotVersion: row.snapshot_version === null ? null : String(row.snapshot_version)
     })
   })
