@@ -51,6 +51,8 @@ export interface Shape {
   readonly leaseHeartbeatInterval: Duration.Duration
   /** Retention job run by the runtime; off (none) by default. */
   readonly retention: Option.Option<Retention.Options>
+  /** How often queue depths are read into the gauges of `WorkflowMetrics` (default 15 s). */
+  readonly queueMetricsInterval: Duration.Duration
 }
 
 /**
@@ -84,6 +86,7 @@ export interface Options {
   readonly handlerConcurrency?: number | undefined
   readonly leaseHeartbeatInterval?: Duration.DurationInput | undefined
   readonly retention?: Retention.Options | undefined
+  readonly queueMetricsInterval?: Duration.DurationInput | undefined
 }
 
 /**
@@ -133,7 +136,8 @@ export const make = (options: Options = {}): Shape => {
       : Duration.divide(Duration.min(effectLockDuration, timerLockDuration), 3).pipe(
         Option.getOrElse(() => Duration.seconds(100))
       ),
-    retention: Option.fromNullable(options.retention)
+    retention: Option.fromNullable(options.retention),
+    queueMetricsInterval: Duration.decode(options.queueMetricsInterval ?? Duration.seconds(15))
   }
 }
 

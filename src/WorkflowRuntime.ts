@@ -322,6 +322,24 @@ export const make: Effect.Effect<
         Effect.zipRight(Effect.logInfo("workflow runtime stopped"))
       )
     )
+    // Queue depths as gauges (pending, expired leases, dead letters), read every `queueMetricsInterval`.
+    yield* RealTime.spaced(
+      store.queueStats.pipe(
+        Effect.flatMap((stats) =>
+          Effect.forEach(stats, (row) => {
+            const tagged = <M extends typeof Metrics.pending>(metric: M) =>
+              Metric.tagged(Metric.tagged(metric, "kind", row.kind), "workflow_type", row.workflowType)
+            return Effect.all([
+              Metric.set(tagged(Metrics.pending), row.pending),
+              Metric.set(tagged(Metrics.expiredLeases), row.expiredLeases),
+              Metric.set(tagged(Metrics.deadLetters), row.deadLetters)
+            ], { discard: true })
+          }, { discard: true })
+        ),
+        Effect.catchAll((error) => Effect.logDebug("could not read queue depths", error))
+      ),
+      config.queueMetricsInterval
+    ).pipe(Effect.interruptible, Effect.forkScoped)
     if (Option.isSome(config.retention)) {
       const retention = config.retention.value
       yield* RealTime.spaced(

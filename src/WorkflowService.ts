@@ -8,6 +8,7 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as AST from "effect/SchemaAST"
 import * as ExecuteOutcome from "./ExecuteOutcome.js"
@@ -22,6 +23,7 @@ import {
   UnknownEventVersion,
   UnknownWorkflowType
 } from "./WorkflowError.js"
+import * as Metrics from "./WorkflowMetrics.js"
 import { WorkflowRegistry } from "./WorkflowRegistry.js"
 import * as WorkflowStore from "./WorkflowStore.js"
 
@@ -345,6 +347,11 @@ export const make: Effect.Effect<
       }
       return outcome
     }).pipe(
+      Effect.tap((outcome) =>
+        Metric.increment(
+          Metric.tagged(Metric.tagged(Metrics.executes, "workflow_type", workflow.type), "outcome", outcome._tag)
+        )
+      ),
       Effect.withSpan("ironflow.execute", { attributes: { "ironflow.workflow_type": workflow.type } })
     )
 
