@@ -7,43 +7,65 @@
  */
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricKey from "effect/MetricKey"
+import * as MetricLabel from "effect/MetricLabel"
+
+const taggedCache = new WeakMap<object, Map<string, unknown>>()
+const keys = new WeakMap<object, MetricKey.MetricKey<any>>()
+
+const register = <M extends Metric.Metric<any, any, any>>(key: MetricKey.MetricKey<any>, metric: M): M => {
+  keys.set(metric, key)
+  return metric
+}
 
 const latencyBoundaries = MetricBoundaries.exponential({ start: 0.5, factor: 2, count: 20 })
 
-/**
- * @since 0.1.0
- * @category metrics
- */
-export const processed = Metric.counter("ironflow_processed_total", {
-  description: "Effects and timers handled successfully (tags: kind, workflow_type)",
-  incremental: true
-})
+const counter = (name: string, description: string) => {
+  const key = MetricKey.counter(name, { description, incremental: true })
+  return register(key, Metric.fromMetricKey(key))
+}
+const gauge = (name: string, description: string) => {
+  const key = MetricKey.gauge(name, { description })
+  return register(key, Metric.fromMetricKey(key))
+}
+const histogram = (name: string, description: string) => {
+  const key = MetricKey.histogram(name, latencyBoundaries, description)
+  return register(key, Metric.fromMetricKey(key))
+}
 
 /**
  * @since 0.1.0
  * @category metrics
  */
-export const failed = Metric.counter("ironflow_failed_attempts_total", {
-  description: "Failed attempts of effects and timers, retried later (tags: kind, workflow_type)",
-  incremental: true
-})
+export const processed = counter(
+  "ironflow_processed_total",
+  "Effects and timers handled successfully (tags: kind, workflow_type)"
+)
 
 /**
  * @since 0.1.0
  * @category metrics
  */
-export const deadLettered = Metric.counter("ironflow_dead_lettered_total", {
-  description: "Effects and timers that became dead letters (tags: kind, workflow_type)",
-  incremental: true
-})
+export const failed = counter(
+  "ironflow_failed_attempts_total",
+  "Failed attempts of effects and timers, retried later (tags: kind, workflow_type)"
+)
 
 /**
  * @since 0.1.0
  * @category metrics
  */
-export const handlerDuration = Metric.histogram(
+export const deadLettered = counter(
+  "ironflow_dead_lettered_total",
+  "Effects and timers that became dead letters (tags: kind, workflow_type)"
+)
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const handlerDuration = histogram(
   "ironflow_handler_duration_ms",
-  latencyBoundaries,
   "Time spent in an effect handler or a timer's execute, including routing its result (ms)"
 )
 
@@ -51,9 +73,8 @@ export const handlerDuration = Metric.histogram(
  * @since 0.1.0
  * @category metrics
  */
-export const pickupLatency = Metric.histogram(
+export const pickupLatency = histogram(
   "ironflow_pickup_latency_ms",
-  latencyBoundaries,
   "From an effect's creation (a timer's fire time) to its claim (ms)"
 )
 
@@ -61,31 +82,56 @@ export const pickupLatency = Metric.histogram(
  * @since 0.1.0
  * @category metrics
  */
-export const pending = Metric.gauge("ironflow_pending", {
-  description: "Effects and timers waiting to run (tags: kind, workflow_type)"
-})
+export const pending = gauge("ironflow_pending", "Effects and timers waiting to run (tags: kind, workflow_type)")
 
 /**
  * @since 0.1.0
  * @category metrics
  */
-export const expiredLeases = Metric.gauge("ironflow_expired_leases", {
-  description: "Claimed rows whose lease expired without an ack (tags: kind, workflow_type)"
-})
+export const expiredLeases = gauge(
+  "ironflow_expired_leases",
+  "Claimed rows whose lease expired without an ack (tags: kind, workflow_type)"
+)
 
 /**
  * @since 0.1.0
  * @category metrics
  */
-export const deadLetters = Metric.gauge("ironflow_dead_letters", {
-  description: "Dead letters (tags: kind, workflow_type)"
-})
+export const deadLetters = gauge("ironflow_dead_letters", "Dead letters (tags: kind, workflow_type)")
 
 /**
  * @since 0.1.0
  * @category metrics
  */
-export const executes = Metric.counter("ironflow_executes_total", {
-  description: "Inputs executed (tags: workflow_type, outcome)",
-  incremental: true
-})
+export const executes = counter("ironflow_executes_total", "Inputs executed (tags: workflow_type, outcome)")
+
+/**
+ * `metric` tagged with `tags`, built once per distinct tag values, as a
+ * metric whose key carries the tags: `Metric.tagged` rebuilds and hashes its
+ * key on every update, too costly to repeat for every effect. Reads with
+ * `Metric.tagged(metric, ...)` (same tags, same order) see the same values.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const tagged = <M extends Metric.Metric<any, any, any>>(
+  metric: M,
+  tags: Readonly<Record<string, string>>
+): M => {
+  let byTags = taggedCache.get(metric)
+  if (byTags === undefined) {
+    byTags = new Map()
+    taggedCache.set(metric, byTags)
+  }
+  const id = Object.entries(tags).map(([k, v]) => `${k}\u0000${v}`).join("\u0001")
+  let result = byTags.get(id) as M | undefined
+  if (result === undefined) {
+    const labels = Object.entries(tags).map(([k, v]) => MetricLabel.make(k, v))
+    const key = keys.get(metric)
+    result = key === undefined
+      ? labels.reduce((m, label) => Metric.taggedWithLabels(m, [label]) as M, metric)
+      : Metric.fromMetricKey(MetricKey.taggedWithLabels(key, labels)) as unknown as M
+    byTags.set(id, result)
+  }
+  return result
+}

@@ -123,7 +123,7 @@ export const make: Effect.Effect<
   const workerId = Option.getOrElse(config.workerId, () => randomUUID())
 
   const record = (metric: typeof Metrics.processed, kind: string, workflowType: string) =>
-    Metric.increment(Metric.tagged(Metric.tagged(metric, "kind", kind), "workflow_type", workflowType))
+    Metric.increment(Metrics.tagged(metric, { kind, workflow_type: workflowType }))
 
   const settle = (
     kind: "effect" | "timer",
@@ -224,6 +224,7 @@ export const make: Effect.Effect<
         })),
         timed,
         Effect.withSpan("ironflow.effect", {
+          captureStackTrace: false,
           attributes: {
             "ironflow.workflow_type": item.workflowType,
             "ironflow.workflow_id": item.workflowId,
@@ -255,6 +256,7 @@ export const make: Effect.Effect<
       const exit = yield* service.executeDynamic(item.workflowType, item.payload).pipe(
         timed,
         Effect.withSpan("ironflow.timer", {
+          captureStackTrace: false,
           attributes: {
             "ironflow.workflow_type": item.workflowType,
             "ironflow.workflow_id": item.workflowId,
@@ -277,7 +279,7 @@ export const make: Effect.Effect<
       const now = yield* Clock.currentTimeMillis
       for (const item of items) {
         yield* Metric.update(
-          Metrics.pickupLatency.pipe(Metric.tagged("kind", item.kind)),
+          Metrics.tagged(Metrics.pickupLatency, { kind: item.kind }),
           Math.max(0, now - item.dueAt.getTime())
         )
       }

@@ -348,11 +348,12 @@ export const make: Effect.Effect<
       return outcome
     }).pipe(
       Effect.tap((outcome) =>
-        Metric.increment(
-          Metric.tagged(Metric.tagged(Metrics.executes, "workflow_type", workflow.type), "outcome", outcome._tag)
-        )
+        Metric.increment(Metrics.tagged(Metrics.executes, { workflow_type: workflow.type, outcome: outcome._tag }))
       ),
-      Effect.withSpan("ironflow.execute", { attributes: { "ironflow.workflow_type": workflow.type } })
+      Effect.withSpan("ironflow.execute", {
+        captureStackTrace: false,
+        attributes: { "ironflow.workflow_type": workflow.type }
+      })
     )
 
   const executeDynamic = (workflowType: string, json: unknown) =>

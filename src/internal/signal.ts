@@ -18,12 +18,19 @@ export interface Signal {
 /** @internal */
 export const make: Effect.Effect<Signal> = Effect.sync(() => {
   let current = Deferred.unsafeMake<void>(FiberId.none)
+  // Notifications nobody holds a ticket for cost nothing (hot paths notify per item).
+  let ticketsOut = false
   return {
     notify: Effect.suspend(() => {
+      if (!ticketsOut) return Effect.void
+      ticketsOut = false
       const previous = current
       current = Deferred.unsafeMake<void>(FiberId.none)
       return Deferred.succeed(previous, undefined)
     }),
-    ticket: Effect.sync(() => Deferred.await(current))
+    ticket: Effect.sync(() => {
+      ticketsOut = true
+      return Deferred.await(current)
+    })
   }
 })
