@@ -347,7 +347,9 @@ export const make = (
               FOR UPDATE SKIP LOCKED
             ) AS c
             WHERE o.id = c.id
-            RETURNING o.id, o.workflow_type, o.workflow_id, o.payload, o.attempts, o.created_at, o.created_at AS due_at`
+            RETURNING o.id, o.workflow_type, o.workflow_id, o.payload, o.attempts,
+              (extract(epoch FROM o.created_at) * 1000)::float8 AS created_ms,
+              (extract(epoch FROM o.created_at) * 1000)::float8 AS due_ms`
           : yield* sql<Record<string, unknown>>`
             UPDATE ironflow.timers AS t SET locked_until = ${until}, locked_by = ${workerId}
             FROM (
@@ -361,7 +363,10 @@ export const make = (
               FOR UPDATE SKIP LOCKED
             ) AS c
             WHERE t.id = c.id
-            RETURNING t.id, t.workflow_type, t.workflow_id, t.input AS payload, t.attempts, t.created_at, t.fire_at AS due_at`
+            RETURNING t.id, t.workflow_type, t.workflow_id, t.input AS payload, t.attempts,
+              (extract(epoch FROM t.created_at) * 1000)::float8 AS created_ms,
+              (extract(epoch FROM t.fire_at) * 1000)::float8 AS due_ms`
+        // Times come back as epoch milliseconds: cheaper to read than timestamps, on the hottest query.
         return rows
           .map((row): WorkflowStore.ClaimedItem => ({
             kind,
@@ -370,8 +375,8 @@ export const make = (
             workflowId: String(row.workflow_id),
             payload: json(row.payload),
             attempts: num(row.attempts),
-            createdAt: date(row.created_at),
-            dueAt: date(row.due_at),
+            createdAt: new Date(num(row.created_ms)),
+            dueAt: new Date(num(row.due_ms)),
             lockedBy: workerId
           }))
           .sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
