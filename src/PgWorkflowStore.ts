@@ -37,10 +37,14 @@ export interface Options {
   readonly notifications?: boolean | undefined
 }
 
-/** Notification channels: workers LISTEN on these; payload of the timer channel is the fire time in ms. */
-export const effectsChannel = "ironflow_effects"
-/** @since 0.1.0 */
-export const timersChannel = "ironflow_timers"
+/**
+ * The notification channel that wakes workers of other processes; the
+ * payload names what is waiting: `effects`, `timers`, or both.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const wakeupChannel = "ironflow_wakeup"
 
 // First key of the projections' advisory locks: "iron" in ASCII.
 const PROJECTION_LOCK_SPACE = 0x69726f6e
@@ -102,38 +106,51 @@ export const make = (
       events: yield* Signal.make
     }
 
-    // Coalesced NOTIFY, sent after commit, outside the writing transaction: one in flight at a time,
-    // and every commit that happens while it is in flight is covered by the next one.
-    const makeNotifier = (channel: string) =>
-      Effect.gen(function*() {
-        if (!notifications) return Effect.void
-        const latch = yield* Effect.makeLatch(false)
-        yield* latch.await.pipe(
-          Effect.zipRight(latch.close),
-          Effect.zipRight(sql`SELECT pg_notify(${channel}, '')`),
-          Effect.catchAllCause((cause) =>
-            Effect.logDebug("ironflow: NOTIFY failed; workers fall back to polling", cause)
-          ),
-          Effect.forever,
-          Effect.interruptible,
-          Effect.forkScoped
-        )
-        return latch.open
-      })
-    const notifyEffectsRemote = yield* makeNotifier(effectsChannel)
-    const notifyTimersRemote = yield* makeNotifier(timersChannel)
+    // Coalesced NOTIFY on one channel, sent after commit, outside the writing transaction: one in flight at
+    // a time, and every commit that happens while it is in flight is covered by the next one. The payload
+    // names what is waiting ("effects", "timers" or both); it is never empty, because listeners drop
+    // notifications without a payload.
+    const pending = { effects: false, timers: false }
+    const notifyRemote = yield* Effect.gen(function*() {
+      if (!notifications) return (_kind: "effects" | "timers") => Effect.void
+      const latch = yield* Effect.makeLatch(false)
+      yield* latch.await.pipe(
+        Effect.zipRight(latch.close),
+        Effect.zipRight(Effect.suspend(() => {
+          const payload = [pending.effects ? "effects" : "", pending.timers ? "timers" : ""].filter(Boolean).join(",")
+          pending.effects = false
+          pending.timers = false
+          return sql`SELECT pg_notify(${wakeupChannel}, ${payload})`
+        })),
+        Effect.catchAllCause((cause) =>
+          Effect.logDebug("ironflow: NOTIFY failed; workers fall back to polling", cause)
+        ),
+        Effect.forever,
+        Effect.interruptible,
+        Effect.forkScoped
+      )
+      return (kind: "effects" | "timers") =>
+        Effect.suspend(() => {
+          pending[kind] = true
+          return latch.open
+        })
+    })
+    const notifyEffectsRemote = notifyRemote("effects")
+    const notifyTimersRemote = notifyRemote("timers")
 
     if (notifications && Option.isSome(pg)) {
-      const listen = (channel: string, signal: Signal.Signal) =>
-        pg.value.listen(channel).pipe(
-          Stream.runForEach(() => signal.notify),
-          Effect.tapErrorCause((cause) => Effect.logDebug(`ironflow: LISTEN ${channel} failed; retrying`, cause)),
-          (self) => RealTime.retry(self, { base: "200 millis", cap: "10 seconds" }),
-          Effect.interruptible,
-          Effect.forkScoped
-        )
-      yield* listen(effectsChannel, wakeups.effects)
-      yield* listen(timersChannel, wakeups.timers)
+      yield* pg.value.listen(wakeupChannel).pipe(
+        Stream.runForEach((payload) =>
+          Effect.zipRight(
+            payload.includes("effects") ? wakeups.effects.notify : Effect.void,
+            payload.includes("timers") ? wakeups.timers.notify : Effect.void
+          )
+        ),
+        Effect.tapErrorCause((cause) => Effect.logDebug("ironflow: LISTEN failed; retrying", cause)),
+        (self) => RealTime.retry(self, { base: "200 millis", cap: "10 seconds" }),
+        Effect.interruptible,
+        Effect.forkScoped
+      )
     }
 
     const lockInstance = (workflowType: string, workflowId: string) =>
