@@ -153,13 +153,6 @@ export const make = (
       )
     }
 
-    const lockInstance = (workflowType: string, workflowId: string) =>
-      sql<{ completed_at: unknown; snapshot_sequence: unknown; snapshot_data: unknown; snapshot_version: unknown }>`
-        SELECT completed_at, snapshot_sequence, snapshot_data, snapshot_version
-        FROM ironflow.workflow_instances
-        WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId}
-        FOR UPDATE`
-
     const readSnapshot = (row: {
       snapshot_sequence: unknown
       snapshot_data: unknown
@@ -188,6 +181,7 @@ export const make = (
         )
       )
 
+    /** Writes an accepted decision in one call (see migration 0008). Returns the timers actually scheduled. */
     const write = (
       workflowType: string,
       workflowId: string,
@@ -196,13 +190,6 @@ export const make = (
       writes: WorkflowStore.Writes
     ) =>
       Effect.gen(function*() {
-        const at = new Date(now)
-        if (writes.cancelTimers.length > 0) {
-          yield* sql`
-            UPDATE ironflow.timers SET processed_at = ${at}, locked_until = NULL, locked_by = NULL
-            WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId}
-              AND processed_at IS NULL AND key = ANY(${writes.cancelTimers}::text[])`
-        }
         // A keyed timer scheduled twice in one decision: the last one wins, as two upserts would.
         const timers: Array<WorkflowStore.TimerRequest> = []
         const keyed = new Map<string, number>()
@@ -217,56 +204,25 @@ export const make = (
           }
           timers.push(timer)
         }
-        const observation = writes.observation
-        const snapshot = writes.snapshot
-        yield* sql`
-          WITH appended AS (
-            INSERT INTO ironflow.events (workflow_type, workflow_id, sequence, payload, event_version, created_at)
-            SELECT ${workflowType}, ${workflowId}, t.sequence, t.payload::jsonb, ${writes.eventVersion ?? 1}, ${at}
-            FROM unnest(${writes.events.map((_, i) => nextSequence + i)}::bigint[], ${
-          writes.events.map((e) => JSON.stringify(e))
-        }::text[]) AS t(sequence, payload)
-          ), enqueued AS (
-            INSERT INTO ironflow.outbox (id, workflow_type, workflow_id, payload, created_at)
-            SELECT t.id, ${workflowType}, ${workflowId}, t.payload::jsonb, ${at}
-            FROM unnest(${writes.effects.map(() => uuidv7(now))}::uuid[], ${
-          writes.effects.map((e) => JSON.stringify(e))
-        }::text[]) AS t(id, payload)
-          ), scheduled AS (
-            INSERT INTO ironflow.timers (id, workflow_type, workflow_id, fire_at, input, key, created_at)
-            SELECT t.id, ${workflowType}, ${workflowId}, t.fire_at, t.input::jsonb, t.key, ${at}
-            FROM unnest(
-              ${timers.map(() => uuidv7(now))}::uuid[],
-              ${timers.map((t) => new Date(now + Duration.toMillis(t.delay)).toISOString())}::timestamptz[],
-              ${timers.map((t) => JSON.stringify(t.input))}::text[],
-              ${timers.map((t) => Option.getOrNull(t.key))}::text[]
-            ) AS t(id, fire_at, input, key)
-            ON CONFLICT (workflow_type, workflow_id, key) WHERE key IS NOT NULL AND processed_at IS NULL
-            DO UPDATE SET fire_at = EXCLUDED.fire_at, input = EXCLUDED.input, created_at = EXCLUDED.created_at,
-              attempts = 0, last_error = NULL, locked_until = NULL, locked_by = NULL, dead_lettered_at = NULL
-          ), observed AS (
-            INSERT INTO ironflow.input_observations (workflow_type, workflow_id, input_type, payload, outcome, observed_at)
-            SELECT ${workflowType}, ${workflowId}, ${Option.isSome(observation) ? observation.value.inputType : ""},
-              ${
-          Option.isSome(observation) ? JSON.stringify(observation.value.payload) : "null"
-        }::jsonb, 'accepted', ${at}
-            WHERE ${Option.isSome(observation)}::boolean
-          )
-          UPDATE ironflow.workflow_instances SET
-            event_count = event_count + ${writes.events.length},
-            last_event_at = ${at},
-            completed_at = CASE WHEN ${writes.completed}::boolean THEN ${at}::timestamptz ELSE completed_at END,
-            snapshot_sequence = CASE WHEN ${Option.isSome(snapshot)}::boolean THEN ${
-          Option.isSome(snapshot) ? snapshot.value.sequence : null
-        }::bigint ELSE snapshot_sequence END,
-            snapshot_data = CASE WHEN ${Option.isSome(snapshot)}::boolean THEN ${
-          Option.isSome(snapshot) ? JSON.stringify(snapshot.value.state) : null
-        }::jsonb ELSE snapshot_data END,
-            snapshot_version = CASE WHEN ${Option.isSome(snapshot)}::boolean THEN ${
-          Option.isSome(snapshot) ? snapshot.value.version : null
-        }::text ELSE snapshot_version END,
-            snapshot_at = CASE WHEN ${Option.isSome(snapshot)}::boolean THEN ${at}::timestamptz ELSE snapshot_at END
-          WHERE workflow_type = ${workflowType} AND workflow_id = ${workflowId}`
+        const observation = Option.getOrUndefined(writes.observation)
+        const snapshot = Option.getOrUndefined(writes.snapshot)
+        yield* sql`SELECT ironflow.append_decision(
+          ${workflowType}, ${workflowId}, ${new Date(now)}, ${nextSequence}, ${writes.eventVersion ?? 1},
+          ${writes.events.map((e) => JSON.stringify(e))}::text[],
+          ${writes.effects.map(() => uuidv7(now))}::uuid[],
+          ${writes.effects.map((e) => JSON.stringify(e))}::text[],
+          ${writes.cancelTimers}::text[],
+          ${timers.map(() => uuidv7(now))}::uuid[],
+          ${timers.map((t) => new Date(now + Duration.toMillis(t.delay)).toISOString())}::timestamptz[],
+          ${timers.map((t) => JSON.stringify(t.input))}::text[],
+          ${timers.map((t) => Option.getOrNull(t.key))}::text[],
+          ${writes.completed},
+          ${observation?.inputType ?? null}::text,
+          ${observation === undefined ? null : JSON.stringify(observation.payload ?? null)}::text,
+          ${snapshot?.sequence ?? null}::bigint,
+          ${snapshot === undefined ? null : JSON.stringify(snapshot.state)}::text,
+          ${snapshot?.version ?? null}::text
+        )`
         return timers
       })
 
@@ -275,33 +231,28 @@ export const make = (
         const now = yield* Clock.currentTimeMillis
         const { workflowId, workflowType } = instance
         const result = yield* Effect.gen(function*() {
-          let rows = yield* lockInstance(workflowType, workflowId)
-          if (rows.length === 0) {
-            rows = yield* sql<
-              { completed_at: unknown; snapshot_sequence: unknown; snapshot_data: unknown; snapshot_version: unknown }
-            >`
-              INSERT INTO ironflow.workflow_instances (workflow_type, workflow_id, unique_key, created_at)
-              VALUES (${workflowType}, ${workflowId}, ${Option.getOrNull(instance.uniqueKey)}, ${new Date(now)})
-              ON CONFLICT (workflow_type, workflow_id) DO NOTHING
-              RETURNING completed_at, snapshot_sequence, snapshot_data, snapshot_version`.pipe(
-              Effect.catchIf(
-                isUniqueKeyViolation,
-                () => new UniqueKeyConflict({ workflowType, uniqueKey: Option.getOrElse(instance.uniqueKey, () => "") })
-              )
+          const [row] = yield* sql<
+            { out_completed: boolean; out_snapshot_sequence: unknown; out_snapshot_data: unknown; out_events: unknown }
+          >`SELECT * FROM ironflow.lock_instance(
+              ${workflowType}, ${workflowId}, ${Option.getOrNull(instance.uniqueKey)}::text, ${new Date(now)},
+              ${instance.snapshotVersion ?? null}::text)`.pipe(
+            Effect.catchIf(
+              isUniqueKeyViolation,
+              () => new UniqueKeyConflict({ workflowType, uniqueKey: Option.getOrElse(instance.uniqueKey, () => "") })
             )
-            // Another transaction created it first: wait for its lock like any later input.
-            if (rows.length === 0) rows = yield* lockInstance(workflowType, workflowId)
-          }
-          const row = rows[0]
-          if (row.completed_at !== null && row.completed_at !== undefined) {
-            return { _tag: "Completed" } as const
-          }
-          const snapshot = readSnapshot(row, instance.snapshotVersion)
-          const events = yield* loadEventsAfter(
-            workflowType,
-            workflowId,
-            Option.match(snapshot, { onNone: () => 0, onSome: (s) => s.sequence })
           )
+          if (row.out_completed) return { _tag: "Completed" } as const
+          const snapshot = readSnapshot(
+            {
+              snapshot_sequence: row.out_snapshot_sequence,
+              snapshot_data: row.out_snapshot_data,
+              snapshot_version: instance.snapshotVersion ?? null
+            },
+            instance.snapshotVersion
+          )
+          const events = (json(row.out_events) as ReadonlyArray<readonly [unknown, unknown, unknown]>).map((
+            [sequence, version, payload]
+          ): WorkflowStore.LoadedEvent => ({ sequence: num(sequence), version: num(version), payload }))
           const nextSequence = events.length > 0
             ? events[events.length - 1].sequence + 1
             : Option.match(snapshot, { onNone: () => 1, onSome: (s) => s.sequence + 1 })
