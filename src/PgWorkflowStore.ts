@@ -14,8 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
-import * as RealTime from "./internal/realTime.js"
+import * as PgListener from "./internal/pgListener.js"
 import * as Signal from "./internal/signal.js"
 import { uuidv7 } from "./internal/uuid.js"
 import * as Migrations from "./Migrations.js"
@@ -139,18 +138,11 @@ export const make = (
     const notifyTimersRemote = notifyRemote("timers")
 
     if (notifications && Option.isSome(pg)) {
-      yield* pg.value.listen(wakeupChannel).pipe(
-        Stream.runForEach((payload) =>
-          Effect.zipRight(
-            payload.includes("effects") ? wakeups.effects.notify : Effect.void,
-            payload.includes("timers") ? wakeups.timers.notify : Effect.void
-          )
-        ),
-        Effect.tapErrorCause((cause) => Effect.logDebug("ironflow: LISTEN failed; retrying", cause)),
-        (self) => RealTime.retry(self, { base: "200 millis", cap: "10 seconds" }),
-        Effect.interruptible,
-        Effect.forkScoped
-      )
+      yield* PgListener.listen(pg.value.config, wakeupChannel, (payload) =>
+        Effect.zipRight(
+          payload.includes("effects") || payload === "reconnected" ? wakeups.effects.notify : Effect.void,
+          payload.includes("timers") || payload === "reconnected" ? wakeups.timers.notify : Effect.void
+        ))
     }
 
     const readSnapshot = (row: {
@@ -296,7 +288,9 @@ export const make = (
 
     const table = (kind: WorkflowStore.QueueKind) => kind === "effect" ? sql("ironflow.outbox") : sql("ironflow.timers")
 
-    const claim: WorkflowStore.WorkflowStore["Type"]["claim"] = ({ kind, lease, limit, workerId, workflowTypes }) =>
+    const claim: WorkflowStore.WorkflowStore["Type"]["claim"] = (
+      { exclude = [], kind, lease, limit, workerId, workflowTypes }
+    ) =>
       Effect.gen(function*() {
         if (workflowTypes.length === 0 || limit <= 0) return []
         const now = yield* Clock.currentTimeMillis
@@ -310,6 +304,7 @@ export const make = (
               WHERE processed_at IS NULL AND dead_lettered_at IS NULL
                 AND (locked_until IS NULL OR locked_until <= ${at})
                 AND workflow_type = ANY(${workflowTypes}::text[])
+                AND NOT (id = ANY(${exclude}::uuid[]))
               ORDER BY created_at, id
               LIMIT ${limit}
               FOR UPDATE SKIP LOCKED
@@ -326,6 +321,7 @@ export const make = (
                 AND fire_at <= ${at}
                 AND (locked_until IS NULL OR locked_until <= ${at})
                 AND workflow_type = ANY(${workflowTypes}::text[])
+                AND NOT (id = ANY(${exclude}::uuid[]))
               ORDER BY fire_at, id
               LIMIT ${limit}
               FOR UPDATE SKIP LOCKED

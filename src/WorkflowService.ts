@@ -254,7 +254,8 @@ export const make: Effect.Effect<
 
   const execute = <W extends Workflow.Any>(
     workflow: W,
-    input: Workflow.Input<W>
+    input: Workflow.Input<W>,
+    inputChecked = false
   ): Effect.Effect<ExecuteOutcome.ExecuteOutcome<Workflow.Rejection<W>>, ExecuteError> =>
     Effect.gen(function*() {
       yield* lookup(workflow.type)
@@ -262,6 +263,13 @@ export const make: Effect.Effect<
       const workflowType = workflow.type
       const workflowId = workflow.workflowId(input)
       const uniqueKey = Option.fromNullable(workflow.uniqueKey(input))
+      if (config.maxPayloadBytes > 0 && !inputChecked) {
+        const encodedInput = yield* Effect.mapError(
+          codecs.input.encode(input),
+          serialization(workflowType, "input", "encode")
+        )
+        yield* checkSize(workflowType, "input", encodedInput)
+      }
 
       const result = yield* store.withInstance(
         { workflowType, workflowId, uniqueKey, snapshotVersion: workflow.stateVersion },
@@ -278,14 +286,18 @@ export const make: Effect.Effect<
             let finalState = state
             for (const event of decision.events) finalState = workflow.evolve(finalState, event)
             const encodeAll = (subject: "event" | "effect" | "input", values: ReadonlyArray<unknown>) =>
-              Effect.forEach(
-                values,
-                (value) =>
-                  Effect.mapError(codecs[subject].encode(value), serialization(workflowType, subject, "encode"))
-              )
+              Effect.forEach(values, (value) =>
+                Effect.mapError(codecs[subject].encode(value), serialization(workflowType, subject, "encode")).pipe(
+                  Effect.tap((json) => checkSize(workflowType, subject === "input" ? "timer input" : subject, json))
+                ))
             const events = yield* encodeAll("event", decision.events)
             const effects = yield* encodeAll("effect", decision.effects)
-            const timerInputs = yield* encodeAll("input", decision.timers.map((t) => t.input))
+            const timerInputs = yield* encodeAll(
+              "input",
+              decision.timers.map((t) =>
+                t.input
+              )
+            )
             const observation = config.recordInputObservations
               ? Option.some(
                 yield* observe(workflow, codecs, workflowId, input, WorkflowStore.ObservationOutcome.Accepted())
@@ -362,7 +374,7 @@ export const make: Effect.Effect<
       const codecs = codecsOf(entry.workflow)
       yield* checkSize(workflowType, "input", json)
       const input = yield* Effect.mapError(codecs.input.decode(json), serialization(workflowType, "input", "decode"))
-      const outcome = yield* execute(entry.workflow, input)
+      const outcome = yield* execute(entry.workflow, input, true)
       if (outcome._tag !== "Rejected") return outcome as ExecuteOutcome.ExecuteOutcome<unknown>
       const rejection = yield* Effect.mapError(
         codecs.rejection.encode(outcome.reason),
@@ -385,7 +397,7 @@ export const make: Effect.Effect<
 
   return WorkflowService.of({
     config,
-    execute,
+    execute: (workflow, input) => execute(workflow, input),
     executeDynamic,
     listWorkflows: (workflowType, limit = 100, offset = 0) => store.listInstances({ workflowType, limit, offset }),
     fetchWorkflowEvents: store.fetchEvents,

@@ -472,6 +472,11 @@ export class WorkflowStore extends Context.Tag("ironflow/WorkflowStore")<Workflo
     readonly workflowTypes: ReadonlyArray<string>
     readonly limit: number
     readonly lease: Duration.Duration
+    /**
+     * Rows this worker still owns (running, or done but not acked yet): never
+     * claimed again until settled, so a late ack cannot close a newer run.
+     */
+    readonly exclude?: ReadonlyArray<string> | undefined
   }) => Effect.Effect<ReadonlyArray<ClaimedItem>, StoreError>
 
   /** Marks rows processed, only where this worker still holds the lease. Returns the ids it changed. */

@@ -57,5 +57,32 @@ describe("notifications on postgres", () => {
           .pipe(Effect.provideService(WorkflowStore.WorkflowStore, there))
         assert.strictEqual(yield* within(timers, "a timers wake-up"), "woken")
       }))
+
+    it.scoped("wake-ups come back after the LISTEN connection is killed", () =>
+      Effect.gen(function*() {
+        const here = yield* WorkflowStore.WorkflowStore
+        const there = yield* otherProcessStore
+        const sql = yield* SqlClient.SqlClient
+        const type = uniqueType("remote")
+        const killed = yield* sql<{ n: number }>`
+          SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+          WHERE application_name = 'ironflow-listen' AND datname = current_database()`
+        assert.isAtLeast(killed[0].n, 1)
+        // The listener reconnects within about a second; a commit after that wakes this process again.
+        yield* TestRuntime.awaitCondition(
+          Effect.map(
+            sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE application_name = 'ironflow-listen' AND datname = current_database() AND state = 'idle'`,
+            (rows) => rows[0].n >= 2
+          ),
+          { description: "both listeners to reconnect" }
+        )
+        const effects = yield* here.wakeups.effects.ticket
+        yield* commit({ workflowType: type, workflowId: "c" }, { events: [{ type: "E" }], effects: [{ type: "F" }] })
+          .pipe(
+            Effect.provideService(WorkflowStore.WorkflowStore, there)
+          )
+        assert.strictEqual(yield* within(effects, "an effects wake-up after reconnecting"), "woken")
+      }))
   })
 })

@@ -72,7 +72,16 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
     const buffered = yield* Queue.unbounded<WorkflowStore.ClaimedItem>()
     const acks = yield* Queue.unbounded<string>()
     const slots = yield* Signal.make
+    // Rows claimed and not finished (running or buffered): bounded by the batch size.
     const held = new Set<string>()
+    // Rows claimed whose outcome is not in the database yet (held, or done and waiting for the ack): never
+    // claimed again before, or a late ack could close a newer run of the same row (a timer that re-armed
+    // itself, a lease that expired and came back to this worker).
+    const owned = new Set<string>()
+    const disown = (ids: Iterable<string>) =>
+      Effect.sync(() => {
+        for (const id of ids) owned.delete(id)
+      })
     const refillAt = Math.max(1, Math.ceil(options.batchSize / 2))
 
     const settle = (item: WorkflowStore.ClaimedItem, settlement: Settlement): Effect.Effect<void> => {
@@ -82,14 +91,16 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
         case "Release":
           return store.release(kind, name, [item.id]).pipe(
             bookkeepingRetry,
-            Effect.catchAll((error) => Effect.logWarning("could not release a lease; it will expire", error))
+            Effect.catchAll((error) => Effect.logWarning("could not release a lease; it will expire", error)),
+            Effect.ensuring(disown([item.id]))
           )
         case "Fail":
           return store.fail(kind, name, item.id, settlement.error, settlement.disposition).pipe(
             bookkeepingRetry,
             Effect.catchAll((error) =>
               Effect.logWarning("could not record a failed attempt; the lease will expire and it runs again", error)
-            )
+            ),
+            Effect.ensuring(disown([item.id]))
           )
       }
     }
@@ -126,10 +137,20 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
       const limit = options.batchSize - held.size
       const claimed = yield* Effect.uninterruptible(
         Effect.tap(
-          store.claim({ kind, workerId: name, workflowTypes: options.workflowTypes, limit, lease: options.lease }),
+          store.claim({
+            kind,
+            workerId: name,
+            workflowTypes: options.workflowTypes,
+            limit,
+            lease: options.lease,
+            exclude: Array.from(owned)
+          }),
           (items) =>
             Effect.sync(() => {
-              for (const item of items) held.add(item.id)
+              for (const item of items) {
+                held.add(item.id)
+                owned.add(item.id)
+              }
             }).pipe(Effect.zipRight(Queue.offerAll(buffered, items)))
         )
       )
@@ -153,6 +174,7 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
       Effect.flatMap((chunk) => {
         const ids = Array.from(chunk)
         return RealTime.retry(Effect.uninterruptible(store.complete(kind, name, ids))).pipe(
+          Effect.zipRight(disown(ids)),
           Effect.onInterrupt(() => Queue.offerAll(acks, ids))
         )
       }),

@@ -1,0 +1,89 @@
+/**
+ * One runtime process of the chaos harness: `WorkflowRuntime.layer` for the
+ * chaos workflow under `NodeRuntime.runMain(Layer.launch(...))`, so SIGTERM
+ * drains it gracefully and SIGKILL is a crash.
+ *
+ * Configured by the `CHAOS_WORKER` environment variable (JSON, see
+ * `WorkerOptions`); started by `main.ts`:
+ *
+ *   CHAOS_WORKER='{"url":"postgres://...","workerId":"w1"}' node --import tsx scratchpad/chaos/worker.ts
+ *
+ * Prints `CHAOS_READY <workerId> <pid>` once its workers run.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { PgClient } from "@effect/sql-pg"
+import { Console, Effect, Layer, Redacted } from "effect"
+import * as PgWorkflowStore from "ironflow/PgWorkflowStore"
+import * as RetryPolicy from "ironflow/RetryPolicy"
+import * as RuntimeConfig from "ironflow/RuntimeConfig"
+import * as WorkflowRegistry from "ironflow/WorkflowRegistry"
+import * as WorkflowRuntime from "ironflow/WorkflowRuntime"
+import { ChaosHandler, HandlerBehaviour } from "./ChaosWorkflow.js"
+
+/** What the driver passes in `CHAOS_WORKER`. */
+export interface WorkerOptions {
+  readonly url: string
+  readonly workerId: string
+  readonly maxConnections?: number | undefined
+  readonly effectLockMs?: number | undefined
+  readonly timerLockMs?: number | undefined
+  readonly heartbeatMs?: number | undefined
+  readonly shutdownTimeoutMs?: number | undefined
+  readonly effectPollMs?: number | undefined
+  readonly timerPollMs?: number | undefined
+  readonly handlerConcurrency?: number | undefined
+  readonly claimBatchSize?: number | undefined
+  readonly delayMs?: readonly [number, number] | undefined
+  readonly retry?: { readonly maxAttempts: number; readonly baseMs: number; readonly maxMs: number } | undefined
+}
+
+const options = JSON.parse(process.env.CHAOS_WORKER ?? "{}") as WorkerOptions
+if (typeof options.url !== "string" || typeof options.workerId !== "string") {
+  throw new Error("CHAOS_WORKER must be a JSON object with at least url and workerId")
+}
+
+const ms = (value: number | undefined, fallback: number) => `${value ?? fallback} millis` as const
+
+// Never outlive the driver: if it dies without cleaning up (SIGKILL), this process is re-parented; exit too.
+const parent = process.ppid
+setInterval(() => {
+  if (process.ppid !== parent) process.exit(70)
+}, 1000).unref()
+
+const Ready = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const runtime = yield* WorkflowRuntime.WorkflowRuntime
+    yield* Console.log(`CHAOS_READY ${runtime.workerId()} ${process.pid}`)
+  })
+)
+
+const Main = Ready.pipe(
+  Layer.provide(WorkflowRuntime.layer),
+  Layer.provide(WorkflowRegistry.layer([ChaosHandler])),
+  Layer.provide(HandlerBehaviour.layer({ delayMs: options.delayMs ?? [5, 25], worker: options.workerId })),
+  Layer.provide(RuntimeConfig.layer({
+    workerId: options.workerId,
+    effectLockDuration: ms(options.effectLockMs, 3000),
+    timerLockDuration: ms(options.timerLockMs, 3000),
+    leaseHeartbeatInterval: ms(options.heartbeatMs, 1000),
+    shutdownTimeout: ms(options.shutdownTimeoutMs, 5000),
+    effectPollInterval: ms(options.effectPollMs, 100),
+    timerPollInterval: ms(options.timerPollMs, 500),
+    handlerConcurrency: options.handlerConcurrency ?? 16,
+    claimBatchSize: options.claimBatchSize ?? 32,
+    retryPolicy: RetryPolicy.make({
+      maxAttempts: options.retry?.maxAttempts ?? 10,
+      baseDelay: ms(options.retry?.baseMs, 200),
+      maxDelay: ms(options.retry?.maxMs, 2000)
+    })
+  })),
+  // The driver applied the migrations before starting any worker.
+  Layer.provideMerge(PgWorkflowStore.layerWith({ migrate: false })),
+  Layer.provideMerge(PgClient.layer({
+    url: Redacted.make(options.url),
+    maxConnections: options.maxConnections ?? 6,
+    applicationName: `ironflow-chaos-${options.workerId}`
+  }))
+)
+
+NodeRuntime.runMain(Layer.launch(Main))
