@@ -110,7 +110,8 @@ export class PayloadTooLarge
   })
 {
   override get message(): string {
-    return `payload too large: a ${this.subject} of workflow type '${this.workflowType}' is ${this.bytes} bytes as JSON, over the limit of ${this.limit}`
+    const article = this.subject === "input" ? "an" : "a"
+    return `payload too large: ${article} ${this.subject} of workflow type '${this.workflowType}' is ${this.bytes} bytes as JSON, over the limit of ${this.limit}`
   }
 }
 
