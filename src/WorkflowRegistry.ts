@@ -22,9 +22,11 @@ import { DuplicateWorkflowType, SerializationError } from "./WorkflowError.js"
 export interface Entry {
   readonly workflow: Workflow.Any
   /**
-   * Decodes a stored effect payload and runs the handler with the
-   * application's services. Its error channel holds the handler's failure (or
-   * a `SerializationError` when the payload does not decode).
+   * Decodes a stored effect payload and runs the handler. Run it with the
+   * registry's `context` provided (the services the handlers need; the
+   * runtime provides it once to its handler fibers, not per call). Its error
+   * channel holds the handler's failure (or a `SerializationError` when the
+   * payload does not decode).
    */
   readonly handle: (payload: unknown, context: EffectContext) => Effect.Effect<Option.Option<unknown>, unknown>
   /** False for workflows registered without effects. */
@@ -40,6 +42,8 @@ export class WorkflowRegistry extends Context.Tag("ironflow/WorkflowRegistry")<W
   readonly get: (workflowType: string) => Option.Option<Entry>
   /** Registered workflow types, in registration order. */
   readonly types: ReadonlyArray<string>
+  /** The services the handlers need, captured when the registry was built. */
+  readonly context: Context.Context<never>
 }>() {}
 
 /**
@@ -91,7 +95,7 @@ export const make = <const Registrations extends ReadonlyArray<Workflow.Registra
               new SerializationError({ workflowType: workflow.type, subject: "effect", direction: "decode", detail })
             ),
             Effect.flatMap((effect) => handle(effect, effectContext)),
-            Effect.provide(Context.add(context, CurrentEffectContext, effectContext))
+            Effect.provideService(CurrentEffectContext, effectContext)
           )
       })
     }
@@ -99,7 +103,8 @@ export const make = <const Registrations extends ReadonlyArray<Workflow.Registra
     const types = Array.from(entries.keys())
     return WorkflowRegistry.of({
       get: (workflowType) => Option.fromNullable(entries.get(workflowType)),
-      types
+      types,
+      context: context as Context.Context<never>
     })
   })
 

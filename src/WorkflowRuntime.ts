@@ -23,6 +23,7 @@ import * as DeadLetters from "./DeadLetters.js"
 import { EffectContext } from "./EffectContext.js"
 import { codecsOf } from "./internal/codecs.js"
 import * as RealTime from "./internal/realTime.js"
+import * as Spans from "./internal/spans.js"
 import * as Worker from "./internal/worker.js"
 import * as Retention from "./Retention.js"
 import * as RetryPolicy from "./RetryPolicy.js"
@@ -223,8 +224,7 @@ export const make: Effect.Effect<
             )
         })),
         timed,
-        Effect.withSpan("ironflow.effect", {
-          captureStackTrace: false,
+        Spans.withSpan("ironflow.effect", {
           attributes: {
             "ironflow.workflow_type": item.workflowType,
             "ironflow.workflow_id": item.workflowId,
@@ -255,8 +255,7 @@ export const make: Effect.Effect<
       const attempt = item.attempts + 1
       const exit = yield* service.executeDynamic(item.workflowType, item.payload).pipe(
         timed,
-        Effect.withSpan("ironflow.timer", {
-          captureStackTrace: false,
+        Spans.withSpan("ironflow.timer", {
           attributes: {
             "ironflow.workflow_type": item.workflowType,
             "ironflow.workflow_id": item.workflowId,
@@ -373,7 +372,8 @@ export const make: Effect.Effect<
         ticket: store.wakeups.effects.ticket,
         idle: (ticket) => Effect.raceFirst(ticket, RealTime.sleep(config.effectPollInterval)),
         process: processEffect,
-        onClaimed
+        onClaimed,
+        handlerContext: registry.context
       })
     }
     for (let i = 0; i < config.timerWorkers; i++) {
@@ -390,7 +390,8 @@ export const make: Effect.Effect<
         ticket: store.wakeups.timers.ticket,
         idle: timerIdle(types),
         process: processTimer,
-        onClaimed
+        onClaimed,
+        handlerContext: Context.empty()
       })
     }
   }).pipe(Effect.annotateLogs({ package: "ironflow", workerId }))

@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as AST from "effect/SchemaAST"
 import * as ExecuteOutcome from "./ExecuteOutcome.js"
 import { type Codecs, codecsOf } from "./internal/codecs.js"
+import * as Spans from "./internal/spans.js"
 import type * as Workflow from "./Workflow.js"
 import {
   EventDeserializationError,
@@ -362,8 +363,7 @@ export const make: Effect.Effect<
       Effect.tap((outcome) =>
         Metric.increment(Metrics.tagged(Metrics.executes, { workflow_type: workflow.type, outcome: outcome._tag }))
       ),
-      Effect.withSpan("ironflow.execute", {
-        captureStackTrace: false,
+      Spans.withSpan("ironflow.execute", {
         attributes: { "ironflow.workflow_type": workflow.type }
       })
     )

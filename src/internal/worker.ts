@@ -1,4 +1,5 @@
 import * as Cause from "effect/Cause"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -40,6 +41,8 @@ export interface WorkerOptions {
   readonly process: (item: WorkflowStore.ClaimedItem) => Effect.Effect<Settlement>
   /** Called after each claim (metrics). */
   readonly onClaimed: (items: ReadonlyArray<WorkflowStore.ClaimedItem>) => Effect.Effect<void>
+  /** Services the handlers need, provided once to the handler fibers. */
+  readonly handlerContext: Context.Context<never>
 }
 
 /** Retries of bookkeeping statements while the database is unreachable (about 20 s in all). */
@@ -124,7 +127,11 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
         })
       )
 
-    const handlerLoop = Queue.take(buffered).pipe(Effect.flatMap(runOne), Effect.forever)
+    const handlerLoop = Queue.take(buffered).pipe(
+      Effect.flatMap(runOne),
+      Effect.forever,
+      Effect.provide(options.handlerContext)
+    )
 
     let consecutiveFailures = 0
     const claimOnce = Effect.gen(function*() {
