@@ -1,0 +1,172 @@
+import type * as SqlClient from "@effect/sql/SqlClient"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as WorkflowStore from "../../WorkflowStore.js"
+import { date, num, parseTextArray, queueTable, storeError } from "./rows.js"
+
+/**
+ * What operators use: retention, queue statistics, live workers.
+ *
+ * @internal
+ */
+export const make = (
+  sql: SqlClient.SqlClient
+): Pick<
+  WorkflowStore.WorkflowStore["Type"],
+  "prune" | "queueStats" | "announceWorker" | "retireWorker" | "liveWorkers"
+> => {
+  const table = (kind: WorkflowStore.QueueKind) => queueTable(sql, kind)
+  return {
+    prune: ({ batchSize, completedInstances, cutoff, dryRun }) =>
+      Effect.gen(function*() {
+        // Instances whose rows may go: completed before the cutoff, nothing pending or dead, and every
+        // projection past their events (the slowest checkpoint, in commit order).
+        const prunable = sql`
+          i.completed_at IS NOT NULL AND i.completed_at < ${cutoff}
+          AND NOT EXISTS (SELECT 1 FROM ironflow.outbox o
+            WHERE o.workflow_type = i.workflow_type AND o.workflow_id = i.workflow_id AND o.processed_at IS NULL)
+          AND NOT EXISTS (SELECT 1 FROM ironflow.timers t
+            WHERE t.workflow_type = i.workflow_type AND t.workflow_id = i.workflow_id AND t.processed_at IS NULL)
+          AND NOT EXISTS (SELECT 1 FROM ironflow.events e
+            JOIN (SELECT last_transaction_id, last_sequence FROM ironflow.projection_positions
+                  ORDER BY last_transaction_id, last_sequence LIMIT 1) slowest ON true
+            WHERE e.workflow_type = i.workflow_type AND e.workflow_id = i.workflow_id
+              AND (e.transaction_id, e.global_sequence) > (slowest.last_transaction_id, slowest.last_sequence))`
+        if (dryRun) {
+          const [counts] = yield* sql<Record<string, unknown>>`
+            SELECT
+              (SELECT count(*) FROM ironflow.outbox WHERE processed_at < ${cutoff}) AS outbox,
+              (SELECT count(*) FROM ironflow.timers WHERE processed_at < ${cutoff}) AS timers,
+              ${completedInstances}::boolean AS with_instances`
+          const [instances] = completedInstances
+            ? yield* sql<Record<string, unknown>>`
+              SELECT count(*) AS instances,
+                coalesce(sum(i.event_count), 0) AS events,
+                (SELECT count(*) FROM ironflow.input_observations ob JOIN ironflow.workflow_instances i
+                  ON ob.workflow_type = i.workflow_type AND ob.workflow_id = i.workflow_id WHERE ${prunable}) AS observations
+              FROM ironflow.workflow_instances i WHERE ${prunable}`
+            : [{ instances: 0, events: 0, observations: 0 }]
+          return {
+            dryRun,
+            cutoff,
+            outbox: num(counts.outbox),
+            timers: num(counts.timers),
+            instances: num(instances.instances),
+            events: num(instances.events),
+            observations: num(instances.observations)
+          }
+        }
+        const deleteProcessed = (kind: WorkflowStore.QueueKind) =>
+          Effect.gen(function*() {
+            let total = 0
+            while (true) {
+              const rows = yield* sql<{ n: unknown }>`
+                WITH gone AS (
+                  DELETE FROM ${table(kind)} WHERE id IN (
+                    SELECT id FROM ${table(kind)} WHERE processed_at < ${cutoff}
+                    LIMIT ${batchSize} FOR UPDATE SKIP LOCKED)
+                  RETURNING 1)
+                SELECT count(*) AS n FROM gone`
+              const n = num(rows[0].n)
+              total += n
+              if (n < batchSize) return total
+            }
+          })
+        const outbox = yield* deleteProcessed("effect")
+        const timers = yield* deleteProcessed("timer")
+        let instances = 0
+        let events = 0
+        let observations = 0
+        while (completedInstances) {
+          const [batch] = yield* sql<Record<string, unknown>>`
+            WITH doomed AS (
+              SELECT i.workflow_type, i.workflow_id FROM ironflow.workflow_instances i
+              WHERE ${prunable}
+              LIMIT ${batchSize} FOR UPDATE SKIP LOCKED
+            ), e AS (
+              DELETE FROM ironflow.events x USING doomed d
+              WHERE x.workflow_type = d.workflow_type AND x.workflow_id = d.workflow_id RETURNING 1
+            ), ob AS (
+              DELETE FROM ironflow.input_observations x USING doomed d
+              WHERE x.workflow_type = d.workflow_type AND x.workflow_id = d.workflow_id RETURNING 1
+            ), o AS (
+              DELETE FROM ironflow.outbox x USING doomed d
+              WHERE x.workflow_type = d.workflow_type AND x.workflow_id = d.workflow_id RETURNING 1
+            ), t AS (
+              DELETE FROM ironflow.timers x USING doomed d
+              WHERE x.workflow_type = d.workflow_type AND x.workflow_id = d.workflow_id RETURNING 1
+            ), i AS (
+              DELETE FROM ironflow.workflow_instances x USING doomed d
+              WHERE x.workflow_type = d.workflow_type AND x.workflow_id = d.workflow_id RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM i) AS instances, (SELECT count(*) FROM e) AS events,
+              (SELECT count(*) FROM ob) AS observations`
+          instances += num(batch.instances)
+          events += num(batch.events)
+          observations += num(batch.observations)
+          if (num(batch.instances) < batchSize) break
+        }
+        return { dryRun, cutoff, outbox, timers, instances, events, observations }
+      }).pipe(Effect.mapError(storeError("prune"))),
+    queueStats: Effect.gen(function*() {
+      const at = new Date(yield* Clock.currentTimeMillis)
+      const rows = yield* sql<Record<string, unknown>>`
+        SELECT 'effect' AS kind, workflow_type,
+          count(*) FILTER (WHERE dead_lettered_at IS NULL) AS pending,
+          count(*) FILTER (WHERE dead_lettered_at IS NULL AND (locked_until IS NULL OR locked_until <= ${at})
+            AND locked_by IS NULL) AS ready,
+          count(*) FILTER (WHERE dead_lettered_at IS NULL AND locked_by IS NOT NULL AND locked_until <= ${at}) AS expired,
+          count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead
+        FROM ironflow.outbox WHERE processed_at IS NULL GROUP BY workflow_type
+        UNION ALL
+        SELECT 'timer' AS kind, workflow_type,
+          count(*) FILTER (WHERE dead_lettered_at IS NULL) AS pending,
+          count(*) FILTER (WHERE dead_lettered_at IS NULL AND fire_at <= ${at}
+            AND (locked_until IS NULL OR locked_until <= ${at}) AND locked_by IS NULL) AS ready,
+          count(*) FILTER (WHERE dead_lettered_at IS NULL AND locked_by IS NOT NULL AND locked_until <= ${at}) AS expired,
+          count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead
+        FROM ironflow.timers WHERE processed_at IS NULL GROUP BY workflow_type
+        ORDER BY workflow_type, kind`
+      return rows.map((row): WorkflowStore.QueueStats => ({
+        kind: row.kind === "timer" ? "timer" : "effect",
+        workflowType: String(row.workflow_type),
+        pending: num(row.pending),
+        ready: num(row.ready),
+        expiredLeases: num(row.expired),
+        deadLetters: num(row.dead)
+      }))
+    }).pipe(Effect.mapError(storeError("read queue statistics"))),
+    announceWorker: (worker, ttl) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const at = new Date(now)
+        const expires = new Date(now + Duration.toMillis(ttl))
+        yield* sql`
+          INSERT INTO ironflow.workers (worker_id, workflow_types, host, pid, started_at, heartbeat_at, expires_at)
+          VALUES (${worker.workerId}, ${worker.workflowTypes}::text[], ${worker.host}, ${worker.pid}, ${at}, ${at}, ${expires})
+          ON CONFLICT (worker_id) DO UPDATE SET workflow_types = EXCLUDED.workflow_types, host = EXCLUDED.host,
+            pid = EXCLUDED.pid, heartbeat_at = EXCLUDED.heartbeat_at, expires_at = EXCLUDED.expires_at`
+      }).pipe(Effect.mapError(storeError("announce a worker"))),
+    retireWorker: (workerId) =>
+      sql`DELETE FROM ironflow.workers WHERE worker_id = ${workerId}`.pipe(
+        Effect.asVoid,
+        Effect.mapError(storeError("retire a worker"))
+      ),
+    liveWorkers: Effect.gen(function*() {
+      const at = new Date(yield* Clock.currentTimeMillis)
+      const rows = yield* sql<Record<string, unknown>>`
+        SELECT worker_id, workflow_types, host, pid, started_at, heartbeat_at, expires_at
+        FROM ironflow.workers WHERE expires_at > ${at} ORDER BY started_at`
+      return rows.map((row): WorkflowStore.WorkerInfo => ({
+        workerId: String(row.worker_id),
+        workflowTypes: parseTextArray(row.workflow_types),
+        host: String(row.host),
+        pid: num(row.pid),
+        startedAt: date(row.started_at),
+        heartbeatAt: date(row.heartbeat_at),
+        expiresAt: date(row.expires_at)
+      }))
+    }).pipe(Effect.mapError(storeError("list live workers")))
+  }
+}
