@@ -2,7 +2,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type { StoreError } from "../../WorkflowError.js"
+import { StoreError } from "../../WorkflowError.js"
 import type * as WorkflowStore from "../../WorkflowStore.js"
 import { date, isSqlError, num, storeError, toStoredEvent } from "./rows.js"
 
