@@ -203,75 +203,82 @@ export const make: Effect.Effect<
       return yield* exit
     })
 
-  const processEffect = (item: ClaimedItem): Effect.Effect<Worker.Settlement> =>
+  /**
+   * One attempt at a claimed row: runs `work` (timed, in a span), then settles
+   * it: done, released (interrupted: no attempt counted), or a failed attempt.
+   */
+  const runAttempt = (
+    item: ClaimedItem,
+    entry: WorkflowRegistry.Entry,
+    work: Effect.Effect<unknown, unknown>,
+    describeFailure: (cause: Cause.Cause<unknown>) => string
+  ): Effect.Effect<Worker.Settlement> =>
     Effect.gen(function*() {
-      const found = registry.get(item.workflowType)
-      if (Option.isNone(found)) return unknownType(item.workflowType)
-      const entry = found.value
-      const attempt = item.attempts + 1
-      const context = new EffectContext({
-        effectId: item.id,
-        workflow: WorkflowId.ref(item.workflowType, item.workflowId),
-        attempt,
-        createdAt: DateTime.unsafeMake(item.createdAt)
-      })
-      const exit = yield* entry.handle(item.payload, context).pipe(
-        Effect.flatMap(Option.match({
-          onNone: () => Effect.void,
-          onSome: (input) =>
-            service.execute(entry.workflow, input as Workflow.Input<Workflow.Any>).pipe(
-              Effect.mapError((error) => new RouteFailure(error))
-            )
-        })),
+      const exit = yield* work.pipe(
         timed,
-        Spans.withSpan("ironflow.effect", {
+        Spans.withSpan(`ironflow.${item.kind}`, {
           attributes: {
             "ironflow.workflow_type": item.workflowType,
             "ironflow.workflow_id": item.workflowId,
-            "ironflow.effect_id": item.id,
-            "ironflow.attempt": attempt
+            [`ironflow.${item.kind}_id`]: item.id,
+            "ironflow.attempt": item.attempts + 1
           }
         }),
         Effect.exit
       )
       if (exit._tag === "Success") return { _tag: "Complete" } as const
       if (Cause.isInterruptedOnly(exit.cause)) return { _tag: "Release" } as const
-      const routeFailure = Cause.failureOption(exit.cause).pipe(
-        Option.filter((e): e is RouteFailure => e instanceof RouteFailure)
-      )
-      const error = Option.isSome(routeFailure)
-        ? `Failed to route result: ${routeFailure.value.error.message}`
-        : Cause.pretty(exit.cause)
-      return yield* failure(entry, item, exit.cause, error)
+      return yield* failure(entry, item, exit.cause, describeFailure(exit.cause))
     }).pipe(
-      Effect.flatMap((settlement) => settle("effect", item, settlement)),
-      Effect.annotateLogs({ workflowType: item.workflowType, workflowId: item.workflowId, effectId: item.id })
+      Effect.flatMap((settlement) => settle(item.kind, item, settlement)),
+      Effect.annotateLogs({
+        workflowType: item.workflowType,
+        workflowId: item.workflowId,
+        [item.kind === "effect" ? "effectId" : "timerId"]: item.id
+      })
     )
 
-  const processTimer = (item: ClaimedItem): Effect.Effect<Worker.Settlement> =>
-    Effect.gen(function*() {
-      const found = registry.get(item.workflowType)
-      if (Option.isNone(found)) return unknownType(item.workflowType)
-      const attempt = item.attempts + 1
-      const exit = yield* service.executeDynamic(item.workflowType, item.payload).pipe(
-        timed,
-        Spans.withSpan("ironflow.timer", {
-          attributes: {
-            "ironflow.workflow_type": item.workflowType,
-            "ironflow.workflow_id": item.workflowId,
-            "ironflow.timer_id": item.id,
-            "ironflow.attempt": attempt
-          }
-        }),
-        Effect.exit
-      )
-      if (exit._tag === "Success") return { _tag: "Complete" } as const
-      if (Cause.isInterruptedOnly(exit.cause)) return { _tag: "Release" } as const
-      return yield* failure(found.value, item, exit.cause, `Failed to execute timer input: ${describe(exit.cause)}`)
-    }).pipe(
-      Effect.flatMap((settlement) => settle("timer", item, settlement)),
-      Effect.annotateLogs({ workflowType: item.workflowType, workflowId: item.workflowId, timerId: item.id })
+  // An effect: its handler runs, and the input it returns is routed back through the service.
+  const processEffect = (item: ClaimedItem): Effect.Effect<Worker.Settlement> => {
+    const found = registry.get(item.workflowType)
+    if (Option.isNone(found)) return settle("effect", item, unknownType(item.workflowType))
+    const entry = found.value
+    const context = new EffectContext({
+      effectId: item.id,
+      workflow: WorkflowId.ref(item.workflowType, item.workflowId),
+      attempt: item.attempts + 1,
+      createdAt: DateTime.unsafeMake(item.createdAt)
+    })
+    const work = entry.handle(item.payload, context).pipe(
+      Effect.flatMap(Option.match({
+        onNone: () => Effect.void,
+        onSome: (input) =>
+          service.execute(entry.workflow, input as Workflow.Input<Workflow.Any>).pipe(
+            Effect.mapError((error) => new RouteFailure(error))
+          )
+      }))
     )
+    return runAttempt(item, entry, work, (cause) => {
+      const routeFailure = Cause.failureOption(cause).pipe(
+        Option.filter((e): e is RouteFailure => e instanceof RouteFailure)
+      )
+      return Option.isSome(routeFailure)
+        ? `Failed to route result: ${routeFailure.value.error.message}`
+        : Cause.pretty(cause)
+    })
+  }
+
+  // A timer: its stored input is executed on the instance it names.
+  const processTimer = (item: ClaimedItem): Effect.Effect<Worker.Settlement> => {
+    const found = registry.get(item.workflowType)
+    if (Option.isNone(found)) return settle("timer", item, unknownType(item.workflowType))
+    return runAttempt(
+      item,
+      found.value,
+      service.executeDynamic(item.workflowType, item.payload),
+      (cause) => `Failed to execute timer input: ${describe(cause)}`
+    )
+  }
 
   const onClaimed = (items: ReadonlyArray<ClaimedItem>) =>
     items.length === 0 ? Effect.void : Effect.gen(function*() {
