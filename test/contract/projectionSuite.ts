@@ -44,6 +44,24 @@ const readModel = (table: string) =>
     }
   })
 
+/**
+ * Waits until every event of `type` is older than the oldest write
+ * transaction running on the server: only then can a projection read them
+ * (tests of other suites run in parallel on the same server, and their
+ * transactions hold the horizon back for a moment).
+ */
+const awaitReadable = (type: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    TestRuntime.awaitCondition(
+      Effect.map(
+        sql<{ readable: boolean | null }>`
+          SELECT bool_and(transaction_id < pg_snapshot_xmin(pg_current_snapshot())) AS readable
+          FROM ironflow.events WHERE workflow_type = ${type}`,
+        ([row]) => row.readable !== false
+      ),
+      { description: `the events of ${type} to be readable by projections` }
+    ))
+
 export const suite = (
   label: string,
   database: () => Layer.Layer<SqlClient.SqlClient, unknown>,
@@ -66,6 +84,7 @@ export const suite = (
             workflows: [Account],
             handle: (e) => Effect.sync(() => seen.push(`${e.workflowId}:${e.sequence}:${e.event.amount}`))
           })
+          yield* awaitReadable(Account.type)
           const first = yield* Projection.tick(projection, { batchSize: 2 })
           assert.deepStrictEqual(Option.map(first, (r) => [r.applied, r.read]), Option.some([2, 2]))
           const second = yield* Projection.tick(projection, { batchSize: 2 })
@@ -96,6 +115,7 @@ export const suite = (
                 if (e.event.amount === 13 && failOn13) return yield* Effect.fail("unlucky" as const)
               })
           })
+          yield* awaitReadable(Account.type)
           const failed = yield* Projection.tick(projection)
           assert.isTrue(Option.isSome(failed))
           const result = Option.getOrThrow(failed)
@@ -121,6 +141,7 @@ export const suite = (
             handle: (e) => table.insert(e.globalSequence, e.workflowId, e.event.amount),
             reset: table.clear
           })
+          yield* awaitReadable(Account.type)
           yield* Projection.tick(projection)
           assert.strictEqual((yield* table.rows).length, 2)
           yield* Projection.rebuild(projection)
@@ -142,6 +163,7 @@ export const suite = (
             workflows: [Account],
             handle: () => Effect.void
           })
+          yield* awaitReadable(Account.type)
           const result = Option.getOrThrow(yield* Projection.tick(projection))
           assert.strictEqual(result.applied, 1)
           const failure = Option.getOrThrow(result.failure)
