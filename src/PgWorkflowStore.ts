@@ -211,14 +211,15 @@ export const make = (
             )
           )
           if (row.out_completed) return { _tag: "Completed" } as const
-          const snapshot = readSnapshot(
-            {
-              snapshot_sequence: row.out_snapshot_sequence,
-              snapshot_data: row.out_snapshot_data,
-              snapshot_version: instance.snapshotVersion ?? null
-            },
-            instance.snapshotVersion
-          )
+          // lock_instance returns a snapshot only when it was written under the requested version.
+          const snapshot: Option.Option<WorkflowStore.Snapshot> =
+            row.out_snapshot_sequence === null || instance.snapshotVersion === undefined
+              ? Option.none()
+              : Option.some({
+                sequence: num(row.out_snapshot_sequence),
+                state: json(row.out_snapshot_data),
+                version: instance.snapshotVersion
+              })
           const events = (json(row.out_events) as ReadonlyArray<readonly [unknown, unknown, unknown]>).map((
             [sequence, version, payload]
           ): WorkflowStore.LoadedEvent => ({ sequence: num(sequence), version: num(version), payload }))

@@ -226,21 +226,16 @@ export const make: Effect.Effect<
     codecs: Codecs,
     workflowId: string,
     input: unknown,
+    encodedInput: Effect.Effect<unknown, SerializationError>,
     outcome: WorkflowStore.ObservationOutcome
   ) =>
-    Effect.gen(function*() {
-      const payload = yield* Effect.mapError(
-        codecs.input.encode(input),
-        serialization(workflow.type, "input", "encode")
-      )
-      return {
-        workflowType: workflow.type,
-        workflowId,
-        inputType: inputTypeOf(workflow, codecs, input),
-        payload,
-        outcome
-      }
-    })
+    Effect.map(encodedInput, (payload): WorkflowStore.InputObservation => ({
+      workflowType: workflow.type,
+      workflowId,
+      inputType: inputTypeOf(workflow, codecs, input),
+      payload,
+      outcome
+    }))
 
   const checkSize = (workflowType: string, subject: PayloadTooLarge["subject"], json: unknown) => {
     if (config.maxPayloadBytes === 0) return Effect.void
@@ -264,12 +259,19 @@ export const make: Effect.Effect<
       const workflowType = workflow.type
       const workflowId = workflow.workflowId(input)
       const uniqueKey = Option.fromNullable(workflow.uniqueKey(input))
+      // The input's stored form, encoded at most once (size check, observations).
+      let encoded: { readonly json: unknown } | undefined
+      const encodedInput = Effect.suspend(() =>
+        encoded !== undefined
+          ? Effect.succeed(encoded.json)
+          : Effect.mapError(codecs.input.encode(input), serialization(workflowType, "input", "encode")).pipe(
+            Effect.tap((json) => {
+              encoded = { json }
+            })
+          )
+      )
       if (config.maxPayloadBytes > 0 && !inputChecked) {
-        const encodedInput = yield* Effect.mapError(
-          codecs.input.encode(input),
-          serialization(workflowType, "input", "encode")
-        )
-        yield* checkSize(workflowType, "input", encodedInput)
+        yield* checkSize(workflowType, "input", yield* encodedInput)
       }
 
       const result = yield* store.withInstance(
@@ -301,7 +303,14 @@ export const make: Effect.Effect<
             )
             const observation = config.recordInputObservations
               ? Option.some(
-                yield* observe(workflow, codecs, workflowId, input, WorkflowStore.ObservationOutcome.Accepted())
+                yield* observe(
+                  workflow,
+                  codecs,
+                  workflowId,
+                  input,
+                  encodedInput,
+                  WorkflowStore.ObservationOutcome.Accepted()
+                )
               )
               : Option.none()
             const lastSequence = locked.nextSequence - 1 + events.length
@@ -343,7 +352,14 @@ export const make: Effect.Effect<
       if (result._tag === "Completed") {
         if (config.recordInputObservations) {
           yield* store.recordObservation(
-            yield* observe(workflow, codecs, workflowId, input, WorkflowStore.ObservationOutcome.AlreadyCompleted())
+            yield* observe(
+              workflow,
+              codecs,
+              workflowId,
+              input,
+              encodedInput,
+              WorkflowStore.ObservationOutcome.AlreadyCompleted()
+            )
           )
         }
         return ExecuteOutcome.AlreadyCompleted
@@ -355,7 +371,14 @@ export const make: Effect.Effect<
           serialization(workflowType, "rejection", "encode")
         )
         yield* store.recordObservation(
-          yield* observe(workflow, codecs, workflowId, input, WorkflowStore.ObservationOutcome.Rejected({ rejection }))
+          yield* observe(
+            workflow,
+            codecs,
+            workflowId,
+            input,
+            encodedInput,
+            WorkflowStore.ObservationOutcome.Rejected({ rejection })
+          )
         )
       }
       return outcome
