@@ -13,6 +13,7 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -320,12 +321,14 @@ export const make: Effect.Effect<
         Effect.catchAll((error) => Effect.logDebug("could not announce this runtime", error))
       )
     yield* announce
-    yield* RealTime.spaced(RealTime.sleep(config.leaseHeartbeatInterval).pipe(Effect.zipRight(announce)), 0).pipe(
-      Effect.interruptible,
-      Effect.forkScoped
-    )
+    const announcer = yield* RealTime.spaced(
+      RealTime.sleep(config.leaseHeartbeatInterval).pipe(Effect.zipRight(announce)),
+      0
+    ).pipe(Effect.interruptible, Effect.forkScoped)
+    // Stop announcing first: a refresh that lands after the retirement would announce a stopped runtime.
     yield* Effect.addFinalizer(() =>
-      RealTime.timeoutTo(store.retireWorker(workerId), "5 seconds", () => undefined).pipe(
+      Fiber.interrupt(announcer).pipe(
+        Effect.zipRight(RealTime.timeoutTo(store.retireWorker(workerId), "5 seconds", () => undefined)),
         Effect.ignore,
         Effect.zipRight(Effect.logInfo("workflow runtime stopped"))
       )
