@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import * as Instances from "./internal/pg/instances.js"
 import * as Operations from "./internal/pg/operations.js"
 import * as Projections from "./internal/pg/projections.js"
 import * as Queues from "./internal/pg/queues.js"
@@ -266,6 +267,18 @@ export const make = (
 
     const store: WorkflowStore.WorkflowStore["Type"] = {
       withInstance,
+      transactGroup: Instances.makeTransactGroup(sql, (committed) =>
+        Effect.gen(function*() {
+          if (committed.events) yield* wakeups.events.notify
+          if (committed.effects || committed.requeued === "effect") {
+            yield* wakeups.effects.notify
+            yield* notifyEffectsRemote
+          }
+          if (committed.timers || committed.requeued === "timer") {
+            yield* wakeups.timers.notify
+            yield* notifyTimersRemote
+          }
+        })),
       recordObservation: (observation) =>
         Effect.gen(function*() {
           const at = new Date(yield* Clock.currentTimeMillis)

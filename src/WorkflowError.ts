@@ -116,6 +116,62 @@ export class PayloadTooLarge
 }
 
 /**
+ * A workflow's own function (`decide`, `evolve`, `isTerminal`, `workflowId`,
+ * `uniqueKey`) threw. Nothing is written for the input; a routed effect or a
+ * timer counts it as a failed attempt.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WorkflowFunctionError
+  extends Schema.TaggedError<WorkflowFunctionError>("ironflow/WorkflowFunctionError")("WorkflowFunctionError", {
+    workflowType: Schema.String,
+    /** Absent when `workflowId` itself threw. */
+    workflowId: Schema.optional(Schema.String),
+    function: Schema.Literal("decide", "evolve", "isTerminal", "workflowId", "uniqueKey"),
+    cause: Schema.Defect
+  })
+{
+  override get message(): string {
+    const where = this.workflowId === undefined ? `'${this.workflowType}'` : `${this.workflowType}:${this.workflowId}`
+    return `${this.function} of workflow ${where} threw: ${describeCause(this.cause)}`
+  }
+}
+
+/**
+ * A value the database cannot store as given: text with a NUL character or
+ * that is not well-formed Unicode (ids, keys, payloads), JSON nested too
+ * deep, or a timer delay that is infinite or past the representable range.
+ * Refused before anything is written.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class UnstorableValue extends Schema.TaggedError<UnstorableValue>("ironflow/UnstorableValue")(
+  "UnstorableValue",
+  {
+    workflowType: Schema.String,
+    subject: Schema.Literal(
+      "workflow id",
+      "unique key",
+      "input",
+      "event",
+      "effect",
+      "state",
+      "rejection",
+      "timer input",
+      "timer key",
+      "timer delay"
+    ),
+    detail: Schema.String
+  }
+) {
+  override get message(): string {
+    return `cannot store the ${this.subject} of workflow type '${this.workflowType}': ${this.detail}`
+  }
+}
+
+/**
  * The workflow type is not registered in this process.
  *
  * @since 0.1.0
@@ -192,6 +248,8 @@ export type ExecuteError =
   | PayloadTooLarge
   | UnknownWorkflowType
   | UniqueKeyConflict
+  | WorkflowFunctionError
+  | UnstorableValue
 
 const describeCause = (cause: unknown): string => {
   if (cause instanceof Error) {

@@ -4,25 +4,27 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import * as DateTime from "effect/DateTime"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as AST from "effect/SchemaAST"
 import * as ExecuteOutcome from "./ExecuteOutcome.js"
-import { type Codecs, codecsOf } from "./internal/codecs.js"
+import { codecsOf } from "./internal/codecs.js"
+import * as GroupCommit from "./internal/groupCommit.js"
 import * as Spans from "./internal/spans.js"
+import { jsonProblem } from "./internal/storable.js"
 import type * as Workflow from "./Workflow.js"
 import {
-  EventDeserializationError,
+  type EventDeserializationError,
   type ExecuteError,
-  PayloadTooLarge,
   SerializationError,
   type StoreError,
-  UnknownEventVersion,
-  UnknownWorkflowType
+  type UnknownEventVersion,
+  UnknownWorkflowType,
+  UnstorableValue,
+  type WorkflowFunctionError
 } from "./WorkflowError.js"
 import * as Metrics from "./WorkflowMetrics.js"
 import { WorkflowRegistry } from "./WorkflowRegistry.js"
@@ -122,7 +124,7 @@ export class WorkflowService extends Context.Tag("ironflow/WorkflowService")<Wor
     workflowId: string
   ) => Effect.Effect<
     Workflow.State<W>,
-    StoreError | EventDeserializationError | UnknownEventVersion | UnknownWorkflowType
+    StoreError | EventDeserializationError | UnknownEventVersion | UnknownWorkflowType | WorkflowFunctionError
   >
   /** The current state as JSON, for a workflow type named at run time. */
   readonly fetchLatestStateDynamic: (
@@ -130,7 +132,12 @@ export class WorkflowService extends Context.Tag("ironflow/WorkflowService")<Wor
     workflowId: string
   ) => Effect.Effect<
     unknown,
-    StoreError | EventDeserializationError | UnknownEventVersion | UnknownWorkflowType | SerializationError
+    | StoreError
+    | EventDeserializationError
+    | UnknownEventVersion
+    | UnknownWorkflowType
+    | WorkflowFunctionError
+    | SerializationError
   >
   /** The input observations of an instance, oldest first. */
   readonly fetchObservations: (
@@ -146,61 +153,8 @@ const serialization = (
 ) =>
 (detail: string) => new SerializationError({ workflowType, subject, direction, detail })
 
-/** The snapshot matched its version but did not decode: never trusted, replay from the first event instead. */
-const SnapshotUnreadable: unique symbol = Symbol("SnapshotUnreadable")
-
-type ReplayError = EventDeserializationError | UnknownEventVersion
-
-/** Folds events (upcast to the current event version) into a state; the snapshot is used only if it decodes. */
-const replay = (
-  workflow: Workflow.Any,
-  codecs: Codecs,
-  workflowId: string,
-  snapshot: Option.Option<WorkflowStore.Snapshot>,
-  events: ReadonlyArray<WorkflowStore.LoadedEvent>
-): Either.Either<unknown, ReplayError | typeof SnapshotUnreadable> => {
-  let state = workflow.initialState
-  if (Option.isSome(snapshot)) {
-    const decoded = codecs.state.decode(snapshot.value.state)
-    if (Either.isLeft(decoded)) return Either.left(SnapshotUnreadable)
-    state = decoded.right
-  }
-  for (const event of events) {
-    const read = codecs.readEvent(event.payload, event.version)
-    if (Either.isLeft(read)) {
-      return Either.left(
-        read.left._tag === "Version"
-          ? new UnknownEventVersion({
-            workflowType: workflow.type,
-            workflowId,
-            sequence: event.sequence,
-            version: event.version,
-            currentVersion: workflow.eventVersion
-          })
-          : new EventDeserializationError({
-            workflowType: workflow.type,
-            workflowId,
-            sequence: event.sequence,
-            detail: read.left.detail
-          })
-      )
-    }
-    state = workflow.evolve(state, read.right)
-  }
-  return Either.right(state)
-}
-
-const replayAll = (
-  workflow: Workflow.Any,
-  codecs: Codecs,
-  workflowId: string,
-  events: ReadonlyArray<WorkflowStore.LoadedEvent>
-): Either.Either<unknown, ReplayError> =>
-  replay(workflow, codecs, workflowId, Option.none(), events) as Either.Either<unknown, ReplayError>
-
-const inputTypeOf = (workflow: Workflow.Any, codecs: Codecs, input: unknown): string =>
-  codecs.input.tagOf(input) ??
-    Option.getOrElse(AST.getIdentifierAnnotation(workflow.input.ast), () => `${workflow.type}.Input`)
+/** Most inputs one group transaction applies. */
+const maxGroup = 256
 
 /**
  * @since 0.1.0
@@ -221,167 +175,74 @@ export const make: Effect.Effect<
       onSome: Effect.succeed
     })
 
-  const observe = (
-    workflow: Workflow.Any,
-    codecs: Codecs,
-    workflowId: string,
-    input: unknown,
-    encodedInput: Effect.Effect<unknown, SerializationError>,
-    outcome: WorkflowStore.ObservationOutcome
-  ) =>
-    Effect.map(encodedInput, (payload): WorkflowStore.InputObservation => ({
-      workflowType: workflow.type,
-      workflowId,
-      inputType: inputTypeOf(workflow, codecs, input),
-      payload,
-      outcome
-    }))
-
-  const checkSize = (workflowType: string, subject: PayloadTooLarge["subject"], json: unknown) => {
-    if (config.maxPayloadBytes === 0) return Effect.void
-    // Cheap upper bound first: a JSON string of n UTF-16 units is at most 3n bytes.
-    const text = JSON.stringify(json) ?? ""
-    if (text.length * 3 <= config.maxPayloadBytes) return Effect.void
-    const bytes = Buffer.byteLength(text)
-    return bytes <= config.maxPayloadBytes
-      ? Effect.void
-      : Effect.fail(new PayloadTooLarge({ workflowType, subject, bytes, limit: config.maxPayloadBytes }))
-  }
+  // Concurrent executes share a transaction: the first caller leads and applies every input that arrived
+  // while the previous group was in flight; the others wait for their result. No fixed delay: a lone execute
+  // is one transaction, as before.
+  const waiting: Array<
+    { readonly item: GroupCommit.Item; readonly result: Deferred.Deferred<GroupCommit.ItemResult, StoreError> }
+  > = []
+  let leading = false
+  const applyAll = (batch: typeof waiting) =>
+    GroupCommit.apply(store, config, batch.map((w) => w.item)).pipe(
+      Effect.catchAll((error) =>
+        // One input may be what the database refused: apply each alone, so it fails alone.
+        batch.length > 1 && !GroupCommit.isTransient(error)
+          ? Effect.forEach(batch, (w) => Effect.either(GroupCommit.apply(store, config, [w.item]))).pipe(
+            Effect.map((results) => results)
+          )
+          : Effect.fail(error)
+      ),
+      Effect.exit,
+      Effect.flatMap((exit) =>
+        Effect.forEach(batch, (w, i) => {
+          if (exit._tag === "Failure") return Deferred.failCause(w.result, exit.cause)
+          const result = exit.value[i] as
+            | GroupCommit.ItemResult
+            | Either.Either<ReadonlyArray<GroupCommit.ItemResult>, StoreError>
+          if (Either.isEither(result)) {
+            return Either.isLeft(result)
+              ? Deferred.fail(w.result, result.left)
+              : Deferred.succeed(w.result, result.right[0])
+          }
+          return Deferred.succeed(w.result, result)
+        }, { discard: true })
+      )
+    )
+  const lead = Effect.gen(function*() {
+    while (waiting.length > 0) yield* applyAll(waiting.splice(0, maxGroup))
+  }).pipe(
+    Effect.ensuring(Effect.sync(() => {
+      leading = false
+    })),
+    Effect.uninterruptible
+  )
+  const submit = (item: GroupCommit.Item) =>
+    Effect.gen(function*() {
+      const result = yield* Deferred.make<GroupCommit.ItemResult, StoreError>()
+      waiting.push({ item, result })
+      if (!leading) {
+        leading = true
+        yield* lead
+      }
+      return yield* Deferred.await(result)
+    })
 
   const execute = <W extends Workflow.Any>(
     workflow: W,
-    input: Workflow.Input<W>,
-    inputChecked = false
+    input: Workflow.Input<W>
   ): Effect.Effect<ExecuteOutcome.ExecuteOutcome<Workflow.Rejection<W>>, ExecuteError> =>
     Effect.gen(function*() {
       yield* lookup(workflow.type)
-      const codecs = codecsOf(workflow)
-      const workflowType = workflow.type
-      const workflowId = workflow.workflowId(input)
-      const uniqueKey = Option.fromNullable(workflow.uniqueKey(input))
-      // The input's stored form, encoded at most once (size check, observations).
-      let encoded: { readonly json: unknown } | undefined
-      const encodedInput = Effect.suspend(() =>
-        encoded !== undefined
-          ? Effect.succeed(encoded.json)
-          : Effect.mapError(codecs.input.encode(input), serialization(workflowType, "input", "encode")).pipe(
-            Effect.tap((json) => {
-              encoded = { json }
-            })
-          )
-      )
-      if (config.maxPayloadBytes > 0 && !inputChecked) {
-        yield* checkSize(workflowType, "input", yield* encodedInput)
+      const result = yield* submit({ workflow, input })
+      switch (result._tag) {
+        case "Done":
+          return result.outcome as ExecuteOutcome.ExecuteOutcome<Workflow.Rejection<W>>
+        case "Failed":
+          return yield* Effect.fail(result.error)
+        case "Fenced":
+          return yield* Effect.dieMessage("an execute without a row was fenced")
       }
-
-      const result = yield* store.withInstance(
-        { workflowType, workflowId, uniqueKey, snapshotVersion: workflow.stateVersion },
-        (locked) =>
-          Effect.gen(function*() {
-            const replayed = replay(workflow, codecs, workflowId, locked.snapshot, locked.events)
-            const state = Either.isLeft(replayed) && replayed.left === SnapshotUnreadable
-              ? yield* replayAll(workflow, codecs, workflowId, yield* locked.loadAllEvents)
-              : yield* (replayed as Either.Either<unknown, ReplayError>)
-            const decision = workflow.decide(DateTime.unsafeMake(locked.now), state, input)
-            if (decision._tag === "Reject") {
-              return WorkflowStore.UnitOfWork.Rollback({ value: ExecuteOutcome.Rejected(decision.reason) })
-            }
-            let finalState = state
-            for (const event of decision.events) finalState = workflow.evolve(finalState, event)
-            const encodeAll = (subject: "event" | "effect" | "input", values: ReadonlyArray<unknown>) =>
-              Effect.forEach(values, (value) =>
-                Effect.mapError(codecs[subject].encode(value), serialization(workflowType, subject, "encode")).pipe(
-                  Effect.tap((json) => checkSize(workflowType, subject === "input" ? "timer input" : subject, json))
-                ))
-            const events = yield* encodeAll("event", decision.events)
-            const effects = yield* encodeAll("effect", decision.effects)
-            const timerInputs = yield* encodeAll(
-              "input",
-              decision.timers.map((t) =>
-                t.input
-              )
-            )
-            const observation = config.recordInputObservations
-              ? Option.some(
-                yield* observe(
-                  workflow,
-                  codecs,
-                  workflowId,
-                  input,
-                  encodedInput,
-                  WorkflowStore.ObservationOutcome.Accepted()
-                )
-              )
-              : Option.none()
-            const lastSequence = locked.nextSequence - 1 + events.length
-            const snapshotDue = config.snapshotEvery > 0 &&
-              Math.floor(lastSequence / config.snapshotEvery) >
-                Math.floor((locked.nextSequence - 1) / config.snapshotEvery)
-            const snapshot = snapshotDue
-              ? Option.some({
-                sequence: lastSequence,
-                state: yield* Effect.mapError(
-                  codecs.state.encode(finalState),
-                  serialization(workflowType, "state", "encode")
-                ),
-                version: workflow.stateVersion
-              })
-              : Option.none()
-            return WorkflowStore.UnitOfWork.Commit({
-              writes: {
-                events,
-                eventVersion: workflow.eventVersion,
-                effects,
-                cancelTimers: decision.cancelTimers,
-                timers: decision.timers.map((timer, i) => ({
-                  delay: timer.delay,
-                  key: timer.key,
-                  input: timerInputs[i]
-                })),
-                completed: workflow.isTerminal(finalState),
-                observation,
-                snapshot
-              },
-              value: ExecuteOutcome.Accepted({ eventsAppended: events.length }) as ExecuteOutcome.ExecuteOutcome<
-                Workflow.Rejection<W>
-              >
-            })
-          })
-      )
-
-      if (result._tag === "Completed") {
-        if (config.recordInputObservations) {
-          yield* store.recordObservation(
-            yield* observe(
-              workflow,
-              codecs,
-              workflowId,
-              input,
-              encodedInput,
-              WorkflowStore.ObservationOutcome.AlreadyCompleted()
-            )
-          )
-        }
-        return ExecuteOutcome.AlreadyCompleted
-      }
-      const outcome = result.value
-      if (outcome._tag === "Rejected" && config.recordInputObservations) {
-        const rejection = yield* Effect.mapError(
-          codecs.rejection.encode(outcome.reason),
-          serialization(workflowType, "rejection", "encode")
-        )
-        yield* store.recordObservation(
-          yield* observe(
-            workflow,
-            codecs,
-            workflowId,
-            input,
-            encodedInput,
-            WorkflowStore.ObservationOutcome.Rejected({ rejection })
-          )
-        )
-      }
-      return outcome
+      return result satisfies never
     }).pipe(
       Effect.tap((outcome) =>
         Metric.increment(Metrics.tagged(Metrics.executes, { workflow_type: workflow.type, outcome: outcome._tag }))
@@ -395,9 +256,12 @@ export const make: Effect.Effect<
     Effect.gen(function*() {
       const entry = yield* lookup(workflowType)
       const codecs = codecsOf(entry.workflow)
-      yield* checkSize(workflowType, "input", json)
+      const problem = jsonProblem(json)
+      if (problem !== undefined) {
+        return yield* Effect.fail(new UnstorableValue({ workflowType, subject: "input", detail: problem }))
+      }
       const input = yield* Effect.mapError(codecs.input.decode(json), serialization(workflowType, "input", "decode"))
-      const outcome = yield* execute(entry.workflow, input, true)
+      const outcome = yield* execute(entry.workflow, input)
       if (outcome._tag !== "Rejected") return outcome as ExecuteOutcome.ExecuteOutcome<unknown>
       const rejection = yield* Effect.mapError(
         codecs.rejection.encode(outcome.reason),
@@ -408,14 +272,14 @@ export const make: Effect.Effect<
 
   const latestState = (workflow: Workflow.Any, workflowId: string) =>
     Effect.gen(function*() {
-      const codecs = codecsOf(workflow)
       const loaded = yield* store.loadState(workflow.type, workflowId, workflow.stateVersion)
-      const replayed = replay(workflow, codecs, workflowId, loaded.snapshot, loaded.events)
-      if (Either.isLeft(replayed) && replayed.left === SnapshotUnreadable) {
-        const all = yield* store.loadState(workflow.type, workflowId, undefined)
-        return yield* replayAll(workflow, codecs, workflowId, all.events)
-      }
-      return yield* (replayed as Either.Either<unknown, ReplayError>)
+      return yield* GroupCommit.rebuild(
+        workflow,
+        workflowId,
+        loaded.snapshot,
+        loaded.events,
+        Effect.map(store.loadState(workflow.type, workflowId, undefined), (all) => all.events)
+      )
     })
 
   return WorkflowService.of({
@@ -427,7 +291,7 @@ export const make: Effect.Effect<
     fetchLatestState: (workflow, workflowId) =>
       Effect.zipRight(lookup(workflow.type), latestState(workflow, workflowId)) as Effect.Effect<
         any,
-        StoreError | EventDeserializationError | UnknownEventVersion | UnknownWorkflowType
+        StoreError | EventDeserializationError | UnknownEventVersion | UnknownWorkflowType | WorkflowFunctionError
       >,
     fetchLatestStateDynamic: (workflowType, workflowId) =>
       Effect.gen(function*() {

@@ -389,6 +389,126 @@ export interface ProjectionPosition {
 }
 
 /**
+ * An instance a group transaction locks (and creates if missing).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface InstanceRequest {
+  readonly workflowType: string
+  readonly workflowId: string
+  /** Recorded only when the instance is created; at most one active instance of a type holds a key. */
+  readonly uniqueKey: Option.Option<string>
+  /** Use a stored snapshot only if it was written under this state version. */
+  readonly snapshotVersion?: string | undefined
+}
+
+/**
+ * An instance as a group transaction found it, once locked.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type GroupInstance =
+  | {
+    readonly _tag: "Active"
+    /** Created by this transaction (it is removed again unless something is accepted on it). */
+    readonly created: boolean
+    /** The snapshot, when one was stored under the requested version; `events` then holds only the newer ones. */
+    readonly snapshot: Option.Option<Snapshot>
+    readonly events: ReadonlyArray<LoadedEvent>
+    /** The sequence the next appended event receives. */
+    readonly nextSequence: number
+    /** All events from the first, for when the snapshot cannot be used. */
+    readonly loadAllEvents: Effect.Effect<ReadonlyArray<LoadedEvent>, StoreError>
+  }
+  | { readonly _tag: "Completed" }
+  /** Not created: another active instance of its type holds the unique key. */
+  | { readonly _tag: "UniqueKeyHeld" }
+
+/**
+ * What the accepted decisions of one group wrote on one instance, merged in
+ * order: events numbered from the instance's `nextSequence`, effects, timer
+ * cancellations (applied to timers that existed before the group), timers
+ * (a keyed timer replaces the pending one of its key), completion, snapshot.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface InstanceWrites {
+  readonly workflowType: string
+  readonly workflowId: string
+  readonly firstSequence: number
+  readonly events: ReadonlyArray<unknown>
+  /** The version the events are written with. */
+  readonly eventVersion: number
+  readonly effects: ReadonlyArray<unknown>
+  readonly cancelTimers: ReadonlyArray<string>
+  readonly timers: ReadonlyArray<TimerRequest>
+  readonly completed: boolean
+  readonly snapshot: Option.Option<Snapshot>
+}
+
+/**
+ * A failed attempt to record.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface FailedAttempt {
+  readonly id: string
+  /** Stored as `last_error`; made storable by the store (a NUL byte never keeps it from being written). */
+  readonly error: string
+  readonly disposition: FailureDisposition
+}
+
+/**
+ * What becomes of claimed rows, written in one statement and fenced by the
+ * lease: only rows still held by `lockedBy` change.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Settlements {
+  readonly kind: QueueKind
+  readonly lockedBy: string
+  /** Done: marked processed. */
+  readonly completed: ReadonlyArray<string>
+  readonly failed: ReadonlyArray<FailedAttempt>
+  /** Given back without counting an attempt (shutdown, interruption). */
+  readonly released: ReadonlyArray<string>
+}
+
+/**
+ * Everything one group transaction writes.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface GroupWrites {
+  readonly instances: ReadonlyArray<InstanceWrites>
+  /** Instances created by this group on which nothing was accepted: removed again (a rejected first input leaves no row). */
+  readonly discard: ReadonlyArray<{ readonly workflowType: string; readonly workflowId: string }>
+  readonly observations: ReadonlyArray<InputObservation>
+  readonly settlements: Settlements | undefined
+}
+
+/**
+ * A group transaction, once its instances and rows are locked.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LockedGroup {
+  /** `Clock` time of the group, in epoch milliseconds; every row it writes carries it. */
+  readonly now: number
+  /** In the order of the request's `instances`. */
+  readonly instances: ReadonlyArray<GroupInstance>
+  /** The requested rows still held by the requester (not processed, lease not lost): only their work may be applied. */
+  readonly fenced: ReadonlySet<string>
+}
+
+/**
  * @since 0.1.0
  * @category tags
  */
@@ -413,6 +533,24 @@ export class WorkflowStore extends Context.Tag("ironflow/WorkflowStore")<Workflo
     },
     body: (instance: LockedInstance) => Effect.Effect<UnitOfWork<A>, E, R>
   ) => Effect.Effect<InstanceResult<A>, E | StoreError | UniqueKeyConflict, R>
+
+  /**
+   * One group transaction: creates the missing instances (recording their
+   * unique keys), locks every instance in one fixed order (byte order of type,
+   * then id, so groups and single executes never deadlock), locks and checks
+   * the requested queue rows (`fence`), loads each active instance's snapshot
+   * and newer events, runs `body`, and writes everything `body` returns
+   * (decisions, settlements, observations) in one statement before
+   * committing. A failure of `body` rolls everything back. Workers are woken
+   * after the commit when it wrote effects or timers.
+   */
+  readonly transactGroup: <A, E, R>(
+    request: {
+      readonly instances: ReadonlyArray<InstanceRequest>
+      readonly fence?: { readonly kind: QueueKind; readonly lockedBy: string; readonly ids: ReadonlyArray<string> }
+    },
+    body: (group: LockedGroup) => Effect.Effect<{ readonly writes: GroupWrites; readonly value: A }, E, R>
+  ) => Effect.Effect<A, E | StoreError, R>
 
   /** Records an observation in its own short transaction. */
   readonly recordObservation: (observation: InputObservation) => Effect.Effect<void, StoreError>
