@@ -23,6 +23,7 @@ import { hostname } from "node:os"
 import * as DeadLetters from "./DeadLetters.js"
 import { EffectContext } from "./EffectContext.js"
 import { codecsOf } from "./internal/codecs.js"
+import * as GroupCommit from "./internal/groupCommit.js"
 import * as RealTime from "./internal/realTime.js"
 import * as Spans from "./internal/spans.js"
 import * as Worker from "./internal/worker.js"
@@ -30,7 +31,7 @@ import * as Retention from "./Retention.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
 import type * as Workflow from "./Workflow.js"
-import type { DuplicateWorkflowType, StoreError } from "./WorkflowError.js"
+import { type DuplicateWorkflowType, SerializationError, type StoreError } from "./WorkflowError.js"
 import * as WorkflowId from "./WorkflowId.js"
 import * as Metrics from "./WorkflowMetrics.js"
 import * as WorkflowRegistry from "./WorkflowRegistry.js"
@@ -100,10 +101,6 @@ const unknownType = (workflowType: string): Worker.Settlement => ({
   error: `Unknown workflow type: ${workflowType}`,
   disposition: { _tag: "DeadLetter" }
 })
-
-class RouteFailure {
-  constructor(readonly error: { readonly message: string }) {}
-}
 
 /**
  * Builds a runtime (workers not started) from the store, registry and
@@ -178,9 +175,17 @@ export const make: Effect.Effect<
             ? { kind: "effect", ...common, effect: Either.getRight(codecs.effect.decode(item.payload)) }
             : { kind: "timer", ...common, input: Either.getRight(codecs.input.decode(item.payload)) }
         )
-        return input === undefined
-          ? Effect.succeed(false)
-          : Effect.as(service.execute(entry.workflow, input), true)
+        if (input === undefined) return Effect.succeed(false)
+        // Only an accepted input handles the dead letter; a rejected one (or a completed instance) leaves it visible.
+        return Effect.flatMap(service.execute(entry.workflow, input), (outcome) =>
+          outcome._tag === "Accepted"
+            ? Effect.succeed(true)
+            : Effect.as(
+              Effect.logWarning(
+                `onDeadLetter's input was not accepted (${outcome._tag}); leaving a plain dead letter`
+              ),
+              false
+            ))
       }).pipe(
         Effect.catchAllCause((propagationCause) =>
           Effect.as(
@@ -205,13 +210,16 @@ export const make: Effect.Effect<
     })
 
   /**
-   * One attempt at a claimed row: runs `work` (timed, in a span), then settles
-   * it: done, released (interrupted: no attempt counted), or a failed attempt.
+   * One attempt at a claimed row: runs `work` (timed, in a span); its value
+   * says what becomes of the row (an input to apply with the ack, or done);
+   * interrupted, the row is released (no attempt counted); failed, it is a
+   * failed attempt.
    */
-  const runAttempt = (
+  const runAttempt = <A>(
     item: ClaimedItem,
     entry: WorkflowRegistry.Entry,
-    work: Effect.Effect<unknown, unknown>,
+    work: Effect.Effect<A, unknown>,
+    onSuccess: (value: A) => Worker.Settlement,
     describeFailure: (cause: Cause.Cause<unknown>) => string
   ): Effect.Effect<Worker.Settlement> =>
     Effect.gen(function*() {
@@ -227,11 +235,15 @@ export const make: Effect.Effect<
         }),
         Effect.exit
       )
-      if (exit._tag === "Success") return { _tag: "Complete" } as const
+      if (exit._tag === "Success") return onSuccess(exit.value)
       if (Cause.isInterruptedOnly(exit.cause)) return { _tag: "Release" } as const
       return yield* failure(entry, item, exit.cause, describeFailure(exit.cause))
     }).pipe(
-      Effect.flatMap((settlement) => settle(item.kind, item, settlement)),
+      Effect.flatMap((settlement) =>
+        settlement._tag === "Apply" || settlement._tag === "Complete"
+          ? Effect.succeed(settlement)
+          : settle(item.kind, item, settlement)
+      ),
       Effect.annotateLogs({
         workflowType: item.workflowType,
         workflowId: item.workflowId,
@@ -239,7 +251,9 @@ export const make: Effect.Effect<
       })
     )
 
-  // An effect: its handler runs, and the input it returns is routed back through the service.
+  const applyResult = (input: unknown): Worker.Settlement => ({ _tag: "Apply", input })
+
+  // An effect: its handler runs; the input it returns is applied with the row's ack by the committer.
   const processEffect = (item: ClaimedItem): Effect.Effect<Worker.Settlement> => {
     const found = registry.get(item.workflowType)
     if (Option.isNone(found)) return settle("effect", item, unknownType(item.workflowType))
@@ -250,36 +264,105 @@ export const make: Effect.Effect<
       attempt: item.attempts + 1,
       createdAt: DateTime.unsafeMake(item.createdAt)
     })
-    const work = entry.handle(item.payload, context).pipe(
-      Effect.flatMap(Option.match({
-        onNone: () => Effect.void,
-        onSome: (input) =>
-          service.execute(entry.workflow, input as Workflow.Input<Workflow.Any>).pipe(
-            Effect.mapError((error) => new RouteFailure(error))
-          )
-      }))
+    return runAttempt(
+      item,
+      entry,
+      entry.handle(item.payload, context),
+      Option.match({ onNone: (): Worker.Settlement => ({ _tag: "Complete" }), onSome: applyResult }),
+      Cause.pretty
     )
-    return runAttempt(item, entry, work, (cause) => {
-      const routeFailure = Cause.failureOption(cause).pipe(
-        Option.filter((e): e is RouteFailure => e instanceof RouteFailure)
-      )
-      return Option.isSome(routeFailure)
-        ? `Failed to route result: ${routeFailure.value.error.message}`
-        : Cause.pretty(cause)
-    })
   }
 
-  // A timer: its stored input is executed on the instance it names.
+  // A timer: its stored input is decoded here and applied on its instance with the row's ack by the committer.
   const processTimer = (item: ClaimedItem): Effect.Effect<Worker.Settlement> => {
     const found = registry.get(item.workflowType)
     if (Option.isNone(found)) return settle("timer", item, unknownType(item.workflowType))
+    const codecs = codecsOf(found.value.workflow)
     return runAttempt(
       item,
       found.value,
-      service.executeDynamic(item.workflowType, item.payload),
-      (cause) => `Failed to execute timer input: ${describe(cause)}`
+      Effect.mapError(
+        codecs.input.decode(item.payload),
+        (detail) =>
+          new SerializationError({ workflowType: item.workflowType, subject: "input", direction: "decode", detail })
+      ),
+      applyResult,
+      timerFailure
     )
   }
+
+  const timerFailure = (cause: Cause.Cause<unknown>) => `Failed to execute timer input: ${describe(cause)}`
+  const routeFailure = (cause: Cause.Cause<unknown>) => `Failed to route result: ${describe(cause)}`
+
+  /**
+   * The committer of a worker: applies the inputs of its done rows and acks
+   * them in one group transaction, then settles, one by one, the rows whose
+   * input could not be applied (a failed attempt, as a failing handler).
+   */
+  const commit = (kind: "effect" | "timer") => (lockedBy: string, done: ReadonlyArray<Worker.Done>) =>
+    Effect.gen(function*() {
+      if (done.length === 0) return
+      const completed = done.filter((d) => Option.isNone(d.input)).map((d) => d.item.id)
+      const applied = done.filter((d) => Option.isSome(d.input))
+      const items = applied.map((d): GroupCommit.Item => ({
+        workflow: registry.get(d.item.workflowType).pipe(Option.getOrThrow).workflow,
+        input: Option.getOrThrow(d.input),
+        row: d.item.id
+      }))
+      const fence = { kind, lockedBy, completed }
+      const results = yield* GroupCommit.apply(store, service.config, items, fence).pipe(
+        Effect.catchAll((error) =>
+          GroupCommit.isTransient(error) || items.length + (completed.length > 0 ? 1 : 0) <= 1
+            ? Effect.fail(error)
+            // Something one of them wrote was refused: the acks alone, then each input alone, so it fails alone.
+            : Effect.zipRight(
+              GroupCommit.apply(store, service.config, [], fence),
+              Effect.forEach(items, (item) =>
+                GroupCommit.apply(store, service.config, [item], { ...fence, completed: [] }).pipe(
+                  Effect.map(([result]) =>
+                    result
+                  ),
+                  Effect.catchAll((error): Effect.Effect<GroupCommit.ItemResult, StoreError> =>
+                    GroupCommit.isTransient(error)
+                      ? Effect.fail(error)
+                      : Effect.succeed({ _tag: "Failed", error })
+                  )
+                ))
+            )
+        )
+      )
+      for (const d of done) if (Option.isNone(d.input)) yield* record(Metrics.processed, kind, d.item.workflowType)
+      for (let i = 0; i < applied.length; i++) {
+        const { item } = applied[i]
+        const result = results[i]
+        if (result._tag === "Done") {
+          yield* record(Metrics.processed, kind, item.workflowType)
+        } else if (result._tag === "Fenced") {
+          yield* Effect.logWarning(
+            `${kind} ${item.id}: the lease was lost before its result was applied; nothing applied`
+          )
+        } else {
+          const cause = Cause.fail(result.error)
+          const entry = registry.get(item.workflowType).pipe(Option.getOrThrow)
+          const settlement = yield* failure(
+            entry,
+            item,
+            cause,
+            kind === "effect" ? routeFailure(cause) : timerFailure(cause)
+          ).pipe(
+            Effect.flatMap((settlement) => settle(kind, item, settlement))
+          )
+          if (settlement._tag === "Fail") {
+            yield* store.fail(kind, lockedBy, item.id, settlement.error, settlement.disposition).pipe(
+              (self) => RealTime.retry(self, { times: 8 }),
+              Effect.catchAll((error) =>
+                Effect.logWarning("could not record a failed attempt; the lease will expire and it runs again", error)
+              )
+            )
+          }
+        }
+      }
+    })
 
   const onClaimed = (items: ReadonlyArray<ClaimedItem>) =>
     items.length === 0 ? Effect.void : Effect.gen(function*() {
@@ -382,6 +465,7 @@ export const make: Effect.Effect<
         ticket: store.wakeups.effects.ticket,
         idle: (ticket) => Effect.raceFirst(ticket, RealTime.sleep(config.effectPollInterval)),
         process: processEffect,
+        commit: commit("effect"),
         onClaimed,
         handlerContext: registry.context
       })
@@ -400,6 +484,7 @@ export const make: Effect.Effect<
         ticket: store.wakeups.timers.ticket,
         idle: timerIdle(types),
         process: processTimer,
+        commit: commit("timer"),
         onClaimed,
         handlerContext: Context.empty()
       })

@@ -19,8 +19,21 @@ import * as Signal from "./signal.js"
  */
 export type Settlement =
   | { readonly _tag: "Complete" }
+  /** Done, with an input for the row's workflow: applied and acked in one transaction by the committer. */
+  | { readonly _tag: "Apply"; readonly input: unknown }
   | { readonly _tag: "Fail"; readonly error: string; readonly disposition: WorkflowStore.FailureDisposition }
   | { readonly _tag: "Release" }
+
+/**
+ * A row whose work is done and whose outcome waits for the committer.
+ *
+ * @internal
+ */
+export interface Done {
+  readonly item: WorkflowStore.ClaimedItem
+  /** The input to apply on the row's instance with its ack (handler result, timer input), if any. */
+  readonly input: Option.Option<unknown>
+}
 
 /** @internal */
 export interface WorkerOptions {
@@ -39,6 +52,13 @@ export interface WorkerOptions {
   readonly idle: (ticket: Effect.Effect<void>) => Effect.Effect<void>
   /** Runs one row; never fails (failures are settlements), may be interrupted. */
   readonly process: (item: WorkflowStore.ClaimedItem) => Effect.Effect<Settlement>
+  /**
+   * Applies the inputs of done rows and acks the rows, in one transaction
+   * fenced by this worker's lease; settles the rows whose input could not be
+   * applied. Fails only when the database could not be reached (it is
+   * retried whole: rows already acked are skipped by the fence).
+   */
+  readonly commit: (lockedBy: string, done: ReadonlyArray<Done>) => Effect.Effect<void, StoreError>
   /** Called after each claim (metrics). */
   readonly onClaimed: (items: ReadonlyArray<WorkflowStore.ClaimedItem>) => Effect.Effect<void>
   /** Services the handlers need, provided once to the handler fibers. */
@@ -73,7 +93,7 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
   Effect.gen(function*() {
     const { kind, name, store } = options
     const buffered = yield* Queue.unbounded<WorkflowStore.ClaimedItem>()
-    const acks = yield* Queue.unbounded<string>()
+    const acks = yield* Queue.unbounded<Done>()
     const slots = yield* Signal.make
     // Rows claimed and not finished (running or buffered): bounded by the batch size.
     const held = new Set<string>()
@@ -90,7 +110,9 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
     const settle = (item: WorkflowStore.ClaimedItem, settlement: Settlement): Effect.Effect<void> => {
       switch (settlement._tag) {
         case "Complete":
-          return Queue.offer(acks, item.id)
+          return Queue.offer(acks, { item, input: Option.none() })
+        case "Apply":
+          return Queue.offer(acks, { item, input: Option.some(settlement.input) })
         case "Release":
           return store.release(kind, name, [item.id]).pipe(
             bookkeepingRetry,
@@ -175,14 +197,15 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
       )
     )
 
-    // Each ack statement runs whole; the retries between them (database down) stay interruptible, and
-    // acks cut short by shutdown go back to the queue for the finalizer's last ack.
-    const ackLoop = Queue.takeBetween(acks, 1, 1000).pipe(
+    // Group commit: while one group's transaction is in flight, the next collects (no fixed delay, so a
+    // lone result is not slowed). Each group runs whole; the retries between attempts (database down) stay
+    // interruptible, and groups cut short by shutdown go back to the queue for the finalizer's last commit.
+    const commitLoop = Queue.takeBetween(acks, 1, 1000).pipe(
       Effect.flatMap((chunk) => {
-        const ids = Array.from(chunk)
-        return RealTime.retry(Effect.uninterruptible(store.complete(kind, name, ids))).pipe(
-          Effect.zipRight(disown(ids)),
-          Effect.onInterrupt(() => Queue.offerAll(acks, ids))
+        const done = Array.from(chunk)
+        return RealTime.retry(Effect.uninterruptible(options.commit(name, done))).pipe(
+          Effect.zipRight(disown(done.map((d) => d.item.id))),
+          Effect.onInterrupt(() => Queue.offerAll(acks, done))
         )
       }),
       Effect.forever
@@ -216,7 +239,7 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
       Array.from({ length: options.concurrency }, (_, i) => i),
       () => Effect.forkScoped(annotate(supervise("handler loop", handlerLoop)))
     )
-    const acker = yield* Effect.forkScoped(annotate(supervise("ack loop", ackLoop)))
+    const committer = yield* Effect.forkScoped(annotate(supervise("commit loop", commitLoop)))
     const heartbeat = yield* Effect.forkScoped(annotate(supervise("lease heartbeat", heartbeatLoop)))
 
     yield* Effect.addFinalizer(() =>
@@ -246,9 +269,9 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
           )
         }
         yield* Fiber.interruptAll(handlers)
-        yield* Fiber.interrupt(acker)
+        yield* Fiber.interrupt(committer)
         const remaining = yield* Queue.takeAll(acks)
-        yield* store.complete(kind, name, Array.from(remaining)).pipe(
+        yield* options.commit(name, Array.from(remaining)).pipe(
           withRealTimeout("5 seconds"),
           Effect.catchAllCause((cause) => Effect.logWarning("could not ack at shutdown; rows will run again", cause))
         )

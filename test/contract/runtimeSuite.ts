@@ -1370,7 +1370,8 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
 
       describe("store failures", () => {
         /**
-         * The suite's store with failures injected into effect claims and acks:
+         * The suite's store with failures injected into effect claims and acks (the group transactions that
+         * apply handler results with their acks):
          * the first `claims` / `completes` executions fail, and all of them while
          * `down.completes` is set. Decided per execution, so retries see them.
          */
@@ -1389,11 +1390,12 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
                     ? Effect.fail(unavailable("claim effects"))
                     : store.claim(options)
                 ),
-              complete: (kind, workerId, ids) =>
+              // A worker's acks (and the results applied with them) are one fenced group transaction.
+              transactGroup: (request, body) =>
                 Effect.suspend(() =>
-                  kind === "effect" && (counts.completes++ < failures.completes || down.completes)
-                    ? Effect.fail(unavailable("complete effects"))
-                    : store.complete(kind, workerId, ids)
+                  request.fence?.kind === "effect" && (counts.completes++ < failures.completes || down.completes)
+                    ? Effect.fail(unavailable("apply a group"))
+                    : store.transactGroup(request, body)
                 )
             }
             return { store: flaky, counts, down }
@@ -1428,14 +1430,15 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
             // Whatever happens, the database "comes back" before the runtime is torn down.
             yield* Effect.addFinalizer(() => Effect.sync(() => (flaky.down.completes = false)))
             yield* rt.service.execute(W, new Start({ id: "wf-1", mode: "RouteResult" }))
-            yield* awaitEventTypes(type, "wf-1", ["Started", "Completed"])
             yield* awaitCondition("an ack attempted", Effect.sync(() => flaky.counts.completes > 0))
             // Bounded: the shutdown timeout plus the finalizer's own 5 s bound on the last ack, with room to spare.
             const { exit } = yield* shutdownWithin(rt, "20 seconds")
             assert.isTrue(Exit.isSuccess(exit))
-            // The ack never landed: the row is still pending and will run again (at-least-once).
+            // The ack never landed, and neither did the result applied with it: the row is still pending and
+            // will run again (the handler at least once, its result at most once).
             const [row] = yield* rowsOf("effect", type)
             assert.isNull(row.processedAt)
+            assert.deepStrictEqual(yield* eventTypes(type, "wf-1"), ["Started"])
           }), { timeout: 40_000 })
       })
 
