@@ -353,12 +353,7 @@ export const make: Effect.Effect<
             Effect.flatMap((settlement) => settle(kind, item, settlement))
           )
           if (settlement._tag === "Fail") {
-            yield* store.fail(kind, lockedBy, item.id, settlement.error, settlement.disposition).pipe(
-              (self) => RealTime.retry(self, { times: 8 }),
-              Effect.catchAll((error) =>
-                Effect.logWarning("could not record a failed attempt; the lease will expire and it runs again", error)
-              )
-            )
+            yield* Worker.recordFailure(store, kind, lockedBy, item.id, settlement.error, settlement.disposition)
           }
         }
       }

@@ -76,3 +76,14 @@ export const jsonProblem = (value: unknown): string | undefined => {
   }
   return undefined
 }
+
+/** Longest error text stored as `last_error`; the rest is cut (a handler may fail with a megabyte of text). */
+export const maxErrorLength = 16_384
+
+/** An attempt's error as stored: storable, and cut to `maxErrorLength`. */
+export const storableError = (text: string): string =>
+  storableText(
+    text.length <= maxErrorLength
+      ? text
+      : `${text.slice(0, maxErrorLength)}… (${text.length - maxErrorLength} more characters)`
+  )

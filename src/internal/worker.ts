@@ -68,6 +68,40 @@ export interface WorkerOptions {
 /** Retries of bookkeeping statements while the database is unreachable (about 20 s in all). */
 const bookkeepingRetry = <A, E, R>(self: Effect.Effect<A, E, R>) => RealTime.retry(self, { times: 8 })
 
+/**
+ * Records a failed attempt, retrying while the database is unreachable. If
+ * the database refuses what was to be written, the attempt is recorded again
+ * with a plain message: bookkeeping that keeps failing would rerun the row
+ * every lease period, never reaching its dead letter.
+ *
+ * @internal
+ */
+export const recordFailure = (
+  store: WorkflowStore.WorkflowStore["Type"],
+  kind: WorkflowStore.QueueKind,
+  lockedBy: string,
+  id: string,
+  error: string,
+  disposition: WorkflowStore.FailureDisposition
+): Effect.Effect<void> =>
+  store.fail(kind, lockedBy, id, error, disposition).pipe(
+    bookkeepingRetry,
+    Effect.catchAll((refused) =>
+      store.fail(
+        kind,
+        lockedBy,
+        id,
+        `the attempt failed, and its error could not be stored: ${refused.message}`,
+        disposition
+      )
+        .pipe(bookkeepingRetry)
+    ),
+    Effect.catchAll((refused) =>
+      Effect.logWarning("could not record a failed attempt; the lease will expire and it runs again", refused)
+    ),
+    Effect.asVoid
+  )
+
 const withRealTimeout = (duration: Duration.DurationInput) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.flatMap(
     RealTime.timeoutTo(Effect.map(self, Option.some), duration, () => Option.none<A>()),
@@ -120,11 +154,7 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
             Effect.ensuring(disown([item.id]))
           )
         case "Fail":
-          return store.fail(kind, name, item.id, settlement.error, settlement.disposition).pipe(
-            bookkeepingRetry,
-            Effect.catchAll((error) =>
-              Effect.logWarning("could not record a failed attempt; the lease will expire and it runs again", error)
-            ),
+          return recordFailure(store, kind, name, item.id, settlement.error, settlement.disposition).pipe(
             Effect.ensuring(disown([item.id]))
           )
       }

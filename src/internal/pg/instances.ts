@@ -6,7 +6,7 @@ import * as Option from "effect/Option"
 import { StoreError } from "../../WorkflowError.js"
 import type * as WorkflowStore from "../../WorkflowStore.js"
 import { outcomeName } from "../../WorkflowStore.js"
-import { storableText } from "../storable.js"
+import { storableError } from "../storable.js"
 import { uuidv7 } from "../uuid.js"
 import { isSqlError, json, num, storeError } from "./rows.js"
 
@@ -44,7 +44,7 @@ export const settlementParams = (now: number, settlements: WorkflowStore.Settlem
     lockedBy: settlements.lockedBy,
     completed: settlements.completed,
     failed: failed.map((f) => f.id),
-    errors: failed.map((f) => storableText(f.error)),
+    errors: failed.map((f) => storableError(f.error)),
     retryAt: failed.map((f) =>
       f.disposition._tag === "RetryAfter"
         ? new Date(now + Math.max(0, Duration.toMillis(f.disposition.delay))).toISOString()

@@ -4,6 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as WorkflowStore from "../../WorkflowStore.js"
+import { storableError } from "../storable.js"
 import { date, isUuid, json, num, optionalDate, optionalString, queueTable, storeError } from "./rows.js"
 
 /**
@@ -106,7 +107,7 @@ export const make = (
       const deadAt = disposition._tag === "RetryAfter" ? null : new Date(now)
       const handledAt = disposition._tag === "DeadLetterHandled" ? new Date(now) : null
       const rows = yield* sql<{ id: unknown }>`
-        UPDATE ${table(kind)} SET attempts = attempts + 1, last_error = ${error}, locked_by = NULL,
+        UPDATE ${table(kind)} SET attempts = attempts + 1, last_error = ${storableError(error)}, locked_by = NULL,
           locked_until = ${retryAt}::timestamptz, dead_lettered_at = ${deadAt}::timestamptz,
           processed_at = ${handledAt}::timestamptz
         WHERE id = ${id} AND locked_by = ${workerId} AND processed_at IS NULL
