@@ -8,7 +8,7 @@
  *   npm run test:chaos                       # default (CI): well under 6 minutes
  *   npm run test:chaos -- --long             # bigger storm, 60 s outage
  *   npm run test:chaos -- --db-outage restart   # restart the real server (never on a shared one)
- *   npm run test:chaos -- --only storm,sigterm  # some of: storm, outage, sigterm, lease, vitest
+ *   npm run test:chaos -- --only storm,sigterm  # some of: storm, once, outage, sigterm, lease, vitest
  *   npm run test:chaos -- --workflows 1000 --outage-seconds 5
  *
  * Each scenario runs on its own fresh database `ironflow_chaos_<run>_<scenario>`
@@ -23,6 +23,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { cpus, loadavg, tmpdir, totalmem } from "node:os"
 import { join } from "node:path"
 import { args, databaseUrl, elapsed, runId, serverUrl, withDatabase } from "./common.js"
+import * as ExactlyOnce from "./exactlyOnce.js"
 import * as LeaseExpiry from "./leaseExpiry.js"
 import * as Outage from "./outage.js"
 import { spawnedSince } from "./processes.js"
@@ -32,7 +33,7 @@ import * as Storm from "./storm.js"
 
 const long = args.flag("long")
 const outageMode = args.string("db-outage", "proxy") === "restart" ? "restart" : "proxy"
-const only = new Set(args.string("only", "storm,outage,sigterm,lease,vitest").split(",").map((s) => s.trim()))
+const only = new Set(args.string("only", "storm,once,outage,sigterm,lease,vitest").split(",").map((s) => s.trim()))
 const logDir = mkdtempSync(join(tmpdir(), "ironflow-chaos-"))
 const here = new URL(".", import.meta.url).pathname
 const root = new URL("../../", import.meta.url).pathname
@@ -148,6 +149,19 @@ const program = Effect.gen(function*() {
           leaseMs: 3000,
           logDir,
           database,
+          url: databaseUrl(database)
+        }))
+    )
+  }
+  if (only.has("once")) {
+    results.push(
+      yield* scenario("exactly-once", (database) =>
+        ExactlyOnce.run({
+          instances: args.number("once-instances", long ? 1500 : 300),
+          effectsPerInstance: 5,
+          processes: 3,
+          killAtCommit: args.number("kill-at-commit", 0.25),
+          logDir,
           url: databaseUrl(database)
         }))
     )

@@ -18,7 +18,9 @@ import * as RetryPolicy from "ironflow/RetryPolicy"
 import * as RuntimeConfig from "ironflow/RuntimeConfig"
 import * as WorkflowRegistry from "ironflow/WorkflowRegistry"
 import * as WorkflowRuntime from "ironflow/WorkflowRuntime"
+import * as WorkflowStore from "ironflow/WorkflowStore"
 import { ChaosHandler, HandlerBehaviour } from "./ChaosWorkflow.js"
+import { TallyHandler } from "./TallyWorkflow.js"
 
 /** What the driver passes in `CHAOS_WORKER`. */
 export interface WorkerOptions {
@@ -35,6 +37,13 @@ export interface WorkerOptions {
   readonly claimBatchSize?: number | undefined
   readonly delayMs?: readonly [number, number] | undefined
   readonly retry?: { readonly maxAttempts: number; readonly baseMs: number; readonly maxMs: number } | undefined
+  /** Run the exactly-once scenario's workflow instead of the chaos workflow. */
+  readonly tally?: boolean | undefined
+  /**
+   * Probability that this process SIGKILLs itself at a worker's group commit: half of the time just
+   * before it (handlers returned, nothing applied), half just after it (applied, not yet known here).
+   */
+  readonly killAtCommit?: number | undefined
 }
 
 const options = JSON.parse(process.env.CHAOS_WORKER ?? "{}") as WorkerOptions
@@ -57,9 +66,29 @@ const Ready = Layer.effectDiscard(
   })
 )
 
+const killAtCommit = options.killAtCommit ?? 0
+const crash = Effect.sync(() => process.kill(process.pid, "SIGKILL"))
+
+/** The store, with the crash points of `killAtCommit` around the workers' group commits. */
+const CrashingStore = Layer.effect(
+  WorkflowStore.WorkflowStore,
+  Effect.map(WorkflowStore.WorkflowStore, (store): WorkflowStore.WorkflowStore["Type"] => ({
+    ...store,
+    transactGroup: (request, body) => {
+      if (request.fence === undefined || Math.random() >= killAtCommit) return store.transactGroup(request, body)
+      return Math.random() < 0.5
+        ? Effect.zipRight(crash, store.transactGroup(request, body))
+        : Effect.zipLeft(store.transactGroup(request, body), crash)
+    }
+  }))
+)
+
 const Main = Ready.pipe(
   Layer.provide(WorkflowRuntime.layer),
-  Layer.provide(WorkflowRegistry.layer([ChaosHandler])),
+  Layer.provide(
+    options.tally === true ? WorkflowRegistry.layer([TallyHandler]) : WorkflowRegistry.layer([ChaosHandler])
+  ),
+  Layer.provide(killAtCommit > 0 ? CrashingStore : Layer.empty),
   Layer.provide(HandlerBehaviour.layer({ delayMs: options.delayMs ?? [5, 25], worker: options.workerId })),
   Layer.provide(RuntimeConfig.layer({
     workerId: options.workerId,
