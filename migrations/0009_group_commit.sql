@@ -42,7 +42,16 @@ DECLARE
     v_created_types text[];
     v_created_ids text[];
     v_fenced uuid[] := '{}';
+    v_existing bigint;
 BEGIN
+    -- Usually every instance exists already: then no insert is attempted at all (a speculative insert
+    -- per instance costs about as much as the lock itself).
+    SELECT count(*) INTO v_existing
+      FROM ironflow.workflow_instances i
+      JOIN unnest(p_types, p_ids) AS t(type, id) ON i.workflow_type = t.type AND i.workflow_id = t.id;
+    v_created_types := '{}';
+    v_created_ids := '{}';
+    IF v_existing < cardinality(p_types) THEN
     WITH inserted AS (
         INSERT INTO ironflow.workflow_instances (workflow_type, workflow_id, unique_key, created_at)
         SELECT t.type, t.id, t.unique_key, p_now
@@ -54,6 +63,7 @@ BEGIN
     SELECT coalesce(array_agg(workflow_type), '{}'), coalesce(array_agg(workflow_id), '{}')
       INTO v_created_types, v_created_ids
       FROM inserted;
+    END IF;
 
     PERFORM 1
        FROM ironflow.workflow_instances i

@@ -94,6 +94,15 @@ export const expiredLeases = gauge(
 )
 
 /**
+ * @since 0.2.0
+ * @category metrics
+ */
+export const longRunning = gauge(
+  "ironflow_long_running",
+  "Claimed rows held for more than a minute: attempts that run long or hang (tags: kind, workflow_type)"
+)
+
+/**
  * @since 0.1.0
  * @category metrics
  */

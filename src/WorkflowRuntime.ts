@@ -421,6 +421,7 @@ export const make: Effect.Effect<
             return Effect.all([
               Metric.set(tagged(Metrics.pending), row.pending),
               Metric.set(tagged(Metrics.expiredLeases), row.expiredLeases),
+              Metric.set(tagged(Metrics.longRunning), row.longRunning),
               Metric.set(tagged(Metrics.deadLetters), row.deadLetters)
             ], { discard: true })
           }, { discard: true })
@@ -446,44 +447,57 @@ export const make: Effect.Effect<
         retention.interval ?? "1 hour"
       ).pipe(Effect.interruptible, Effect.forkScoped)
     }
+    const workers: Array<Worker.Running> = []
     for (let i = 0; i < config.effectWorkers; i++) {
-      yield* Worker.start({
-        kind: "effect",
-        name: workerName(workerId, "effect", i, config.effectWorkers),
-        store,
-        workflowTypes: types,
-        batchSize: config.claimBatchSize,
-        concurrency: config.handlerConcurrency,
-        lease: config.effectLockDuration,
-        heartbeat: config.leaseHeartbeatInterval,
-        shutdownTimeout: config.shutdownTimeout,
-        ticket: store.wakeups.effects.ticket,
-        idle: (ticket) => Effect.raceFirst(ticket, RealTime.sleep(config.effectPollInterval)),
-        process: processEffect,
-        commit: commit("effect"),
-        onClaimed,
-        handlerContext: registry.context
-      })
+      workers.push(
+        yield* Worker.start({
+          kind: "effect",
+          name: workerName(workerId, "effect", i, config.effectWorkers),
+          store,
+          workflowTypes: types,
+          batchSize: config.claimBatchSize,
+          concurrency: config.handlerConcurrency,
+          lease: config.effectLockDuration,
+          heartbeat: config.leaseHeartbeatInterval,
+          shutdownTimeout: config.shutdownTimeout,
+          ticket: store.wakeups.effects.ticket,
+          idle: (ticket) => Effect.raceFirst(ticket, RealTime.sleep(config.effectPollInterval)),
+          process: processEffect,
+          commit: commit("effect"),
+          onClaimed,
+          handlerContext: registry.context
+        })
+      )
     }
     for (let i = 0; i < config.timerWorkers; i++) {
-      yield* Worker.start({
-        kind: "timer",
-        name: workerName(workerId, "timer", i, config.timerWorkers),
-        store,
-        workflowTypes: types,
-        batchSize: config.claimBatchSize,
-        concurrency: config.handlerConcurrency,
-        lease: config.timerLockDuration,
-        heartbeat: config.leaseHeartbeatInterval,
-        shutdownTimeout: config.shutdownTimeout,
-        ticket: store.wakeups.timers.ticket,
-        idle: timerIdle(types),
-        process: processTimer,
-        commit: commit("timer"),
-        onClaimed,
-        handlerContext: Context.empty()
-      })
+      workers.push(
+        yield* Worker.start({
+          kind: "timer",
+          name: workerName(workerId, "timer", i, config.timerWorkers),
+          store,
+          workflowTypes: types,
+          batchSize: config.claimBatchSize,
+          concurrency: config.handlerConcurrency,
+          lease: config.timerLockDuration,
+          heartbeat: config.leaseHeartbeatInterval,
+          shutdownTimeout: config.shutdownTimeout,
+          ticket: store.wakeups.timers.ticket,
+          idle: timerIdle(types),
+          process: processTimer,
+          commit: commit("timer"),
+          onClaimed,
+          handlerContext: Context.empty()
+        })
+      )
     }
+    // Shutdown: no worker claims anything once it starts, and all of them drain together, within one
+    // shutdownTimeout (plus the last commits) however many workers there are.
+    yield* Effect.addFinalizer(() =>
+      Effect.zipRight(
+        Effect.forEach(workers, (worker) => worker.stopClaiming, { concurrency: "unbounded", discard: true }),
+        Effect.forEach(workers, (worker) => worker.drain, { concurrency: "unbounded", discard: true })
+      )
+    )
   }).pipe(Effect.annotateLogs({ package: "ironflow", workerId }))
 
   return WorkflowRuntime.of({

@@ -313,8 +313,18 @@ export interface QueueStats {
   readonly ready: number
   /** Claimed, but the lease expired without an ack (a worker died or stalled). */
   readonly expiredLeases: number
+  /** Held (lease current) and claimed more than `longRunningAfterMillis` ago: attempts that run long, or hang. */
+  readonly longRunning: number
   readonly deadLetters: number
 }
+
+/**
+ * How long a claimed row may be held before `QueueStats.longRunning` counts it.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const longRunningAfterMillis = 60_000
 
 /**
  * What a retention run deletes (or, in a dry run, would delete).

@@ -65,8 +65,17 @@ const withMemoryQueue = (store: WorkflowStore.WorkflowStore["Type"]) => {
           return batch
         })
         : store.claim(request),
-    complete: (kind, workerId, ids) =>
-      kind === "effect" ? Effect.sync(() => ((acked += ids.length), ids)) : store.complete(kind, workerId, ids)
+    // A worker's acks are a group transaction; those of memory rows are counted, never written.
+    transactGroup: (request, body) =>
+      request.fence?.kind === "effect" && request.instances.length === 0
+        ? Effect.map(
+          body({ now: Date.now(), instances: [], fenced: new Set(request.fence.ids) }),
+          ({ value, writes }) => {
+            acked += writes.settlements?.completed.length ?? 0
+            return value
+          }
+        )
+        : store.transactGroup(request, body)
   }
   return { store: memoryStore, pending: Effect.sync(() => n - acked) }
 }

@@ -1,4 +1,5 @@
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -114,16 +115,33 @@ const withRealTimeout = (duration: Duration.DurationInput) => <A, E, R>(self: Ef
 const failureBackoff = (failures: number) => Duration.millis(Math.min(100 * 2 ** Math.min(failures - 1, 10), 30_000))
 
 /**
- * A queue worker: claims batches of rows, runs them on a fixed number of
- * handler fibers, acks completions in batches, extends leases while rows are
- * held, and drains when its scope closes: it stops claiming, gives back the
- * rows not started yet at once, waits for running ones up to the shutdown
- * timeout, then interrupts the rest (their leases are released, no attempt
- * counted).
+ * A started worker's two steps of shutdown. The runtime stops every worker's
+ * claims first, then drains them all at once, so a shutdown takes one
+ * `shutdownTimeout` however many workers there are.
  *
  * @internal
  */
-export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.Scope> =>
+export interface Running {
+  /** Stops claiming; returns once no claim is in flight. */
+  readonly stopClaiming: Effect.Effect<void>
+  /**
+   * Gives back the rows not started yet, waits for running ones up to the
+   * shutdown timeout, interrupts the rest without waiting for them (a handler
+   * that ignores interruption finishes in the background; its row's lease
+   * expires), and commits what finished.
+   */
+  readonly drain: Effect.Effect<void>
+}
+
+/**
+ * A queue worker: claims batches of rows, runs them on a fixed number of
+ * handler fibers, commits their outcomes in groups, and extends the leases of
+ * rows whose work started. Its fibers belong to the scope; shutting it down
+ * is `Running`'s two steps.
+ *
+ * @internal
+ */
+export const start = (options: WorkerOptions): Effect.Effect<Running, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { kind, name, store } = options
     const buffered = yield* Queue.unbounded<WorkflowStore.ClaimedItem>()
@@ -160,10 +178,29 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
       }
     }
 
+    // Rows whose work started and is not settled: the only ones the heartbeat extends. A row waiting for a
+    // handler slot keeps its claim's lease only; if that runs out first (every handler hung), it is not started
+    // here but left to whichever worker claims it next, so hung handlers cannot hold work they never start.
+    const started = new Set<string>()
+    const claimedAt = new Map<string, number>()
+    const leaseMillis = Duration.toMillis(options.lease)
+    const startMargin = Math.min(Duration.toMillis(options.heartbeat), leaseMillis / 2)
+
     const runOne = (item: WorkflowStore.ClaimedItem) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
-          const exit = yield* Effect.exit(restore(options.process(item)))
+          const now = yield* Clock.currentTimeMillis
+          const claimed = claimedAt.get(item.id) ?? now
+          claimedAt.delete(item.id)
+          if (now - claimed > leaseMillis - startMargin) {
+            yield* Effect.logDebug(`${kind} ${item.id}: its lease ran out while it waited for a handler; not started`)
+            held.delete(item.id)
+            yield* disown([item.id])
+            return yield* slots.notify
+          }
+          started.add(item.id)
+          // Disconnected: interrupting this fiber returns at once even if the handler ignores interruption.
+          const exit = yield* Effect.exit(restore(Effect.disconnect(options.process(item))))
           const settlement: Settlement = Exit.isSuccess(exit)
             ? exit.value
             : Cause.isInterruptedOnly(exit.cause)
@@ -173,6 +210,7 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
               error: Cause.pretty(exit.cause),
               disposition: { _tag: "RetryAfter", delay: Duration.seconds(1) }
             }
+          started.delete(item.id)
           yield* settle(item, settlement)
           held.delete(item.id)
           yield* slots.notify
@@ -194,6 +232,7 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
       }
       const ticket = yield* options.ticket
       const limit = options.batchSize - held.size
+      const now = yield* Clock.currentTimeMillis
       const claimed = yield* Effect.uninterruptible(
         Effect.tap(
           store.claim({
@@ -208,6 +247,7 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
             Effect.sync(() => {
               for (const item of items) {
                 held.add(item.id)
+                claimedAt.set(item.id, now)
                 owned.add(item.id)
               }
             }).pipe(Effect.zipRight(Queue.offerAll(buffered, items)))
@@ -244,7 +284,7 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
     const heartbeatLoop = RealTime.spaced(
       Effect.zipRight(
         RealTime.sleep(options.heartbeat),
-        Effect.suspend(() => store.extendLeases(kind, name, Array.from(held), options.lease)).pipe(
+        Effect.suspend(() => store.extendLeases(kind, name, Array.from(started), options.lease)).pipe(
           Effect.catchAll((error) => Effect.logWarning("lease heartbeat failed", error))
         )
       ),
@@ -272,40 +312,38 @@ export const start = (options: WorkerOptions): Effect.Effect<void, never, Scope.
     const committer = yield* Effect.forkScoped(annotate(supervise("commit loop", commitLoop)))
     const heartbeat = yield* Effect.forkScoped(annotate(supervise("lease heartbeat", heartbeatLoop)))
 
-    yield* Effect.addFinalizer(() =>
-      annotate(Effect.gen(function*() {
-        yield* Fiber.interrupt(claimer)
-        const notStarted = yield* Queue.takeAll(buffered)
-        const ids = Array.from(notStarted, (item) => item.id)
-        for (const id of ids) held.delete(id)
-        yield* store.release(kind, name, ids).pipe(
-          withRealTimeout("5 seconds"),
-          Effect.catchAllCause((cause) =>
-            Effect.logWarning("could not release unstarted rows; leases will expire", cause)
-          )
+    const drain = annotate(Effect.gen(function*() {
+      const notStarted = yield* Queue.takeAll(buffered)
+      const ids = Array.from(notStarted, (item) => item.id)
+      for (const id of ids) held.delete(id)
+      yield* store.release(kind, name, ids).pipe(
+        withRealTimeout("5 seconds"),
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning("could not release unstarted rows; leases will expire", cause)
         )
-        const drained = yield* Effect.gen(function*() {
-          while (held.size > 0) {
-            const slot = yield* slots.ticket
-            if (held.size > 0) yield* slot
-          }
-        }).pipe(
-          Effect.map(Option.some),
-          (wait) => RealTime.timeoutTo(wait, options.shutdownTimeout, Option.none)
-        )
-        if (drained._tag === "None") {
-          yield* Effect.logWarning(
-            `${held.size} handler(s) still running after ${Duration.format(options.shutdownTimeout)}; interrupting them`
-          )
+      )
+      const drained = yield* Effect.gen(function*() {
+        while (held.size > 0) {
+          const slot = yield* slots.ticket
+          if (held.size > 0) yield* slot
         }
-        yield* Fiber.interruptAll(handlers)
-        yield* Fiber.interrupt(committer)
-        const remaining = yield* Queue.takeAll(acks)
-        yield* options.commit(name, Array.from(remaining)).pipe(
-          withRealTimeout("5 seconds"),
-          Effect.catchAllCause((cause) => Effect.logWarning("could not ack at shutdown; rows will run again", cause))
+      }).pipe(
+        Effect.map(Option.some),
+        (wait) => RealTime.timeoutTo(wait, options.shutdownTimeout, Option.none)
+      )
+      if (drained._tag === "None") {
+        yield* Effect.logWarning(
+          `${held.size} handler(s) still running after ${Duration.format(options.shutdownTimeout)}; interrupting them`
         )
-        yield* Fiber.interrupt(heartbeat)
-      }))
-    )
+      }
+      yield* Fiber.interruptAll(handlers)
+      yield* Fiber.interrupt(committer)
+      const remaining = yield* Queue.takeAll(acks)
+      yield* options.commit(name, Array.from(remaining)).pipe(
+        withRealTimeout("5 seconds"),
+        Effect.catchAllCause((cause) => Effect.logWarning("could not ack at shutdown; rows will run again", cause))
+      )
+      yield* Fiber.interrupt(heartbeat)
+    }))
+    return { stopClaiming: Fiber.interrupt(claimer), drain }
   })

@@ -7,11 +7,19 @@
  */
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, Schema } from "effect"
+import { Duration, Effect, Fiber, Layer, Option, Schema } from "effect"
 import { Decision, ExecuteOutcome, PgWorkflowStore, Workflow, WorkflowError, WorkflowStore } from "ironflow"
 import * as GroupCommit from "../../src/internal/groupCommit.js"
 import { countEvents, insertRawEvents, instanceRow, makeService, queueRows, uniqueType } from "../support/helpers.js"
-import { awaitCondition, rowsOf, startRuntime, TEST_MAX_ATTEMPTS } from "../support/runtimeHarness.js"
+import {
+  awaitCondition,
+  awaitRows,
+  live,
+  liveSleep,
+  rowsOf,
+  startRuntime,
+  TEST_MAX_ATTEMPTS
+} from "../support/runtimeHarness.js"
 
 class Add extends Schema.TaggedClass<Add>("Probe/Add")("Add", { id: Schema.String, n: Schema.Number }) {}
 class Throw extends Schema.TaggedClass<Throw>("Probe/Throw")("Throw", { id: Schema.String }) {}
@@ -304,6 +312,95 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
             const [row] = yield* rowsOf("effect", type)
             assert.isNotNull(row.deadLetteredAt)
             assert.isNull(row.processedAt)
+          }))
+      })
+
+      describe("shutdown", () => {
+        it.scoped(
+          "with two workers: nothing is claimed once it starts, and it ends within one shutdownTimeout",
+          () =>
+            Effect.gen(function*() {
+              const type = uniqueType("shutdown_two")
+              const W = makeProbe(type)
+              const started = new Set<number>()
+              // A handler that ignores interruption and outlives the shutdown timeout by far.
+              const handler = W.handler((work) =>
+                Effect.sync(() => started.add(work.n)).pipe(
+                  Effect.zipRight(work.n === 1 ? Effect.uninterruptible(Effect.sleep("8 seconds")) : Effect.void),
+                  Effect.as(Option.none())
+                )
+              )
+              const rt = yield* startRuntime([handler], {
+                effectWorkers: 2,
+                timerWorkers: 2,
+                shutdownTimeout: "2 seconds"
+              })
+              yield* rt.service.execute(W, new Add({ id: "long", n: 1 }))
+              yield* awaitCondition("the long handler started", Effect.sync(() => started.has(1)))
+              const begin = Date.now()
+              const shutdown = yield* Effect.fork(rt.shutdown)
+              yield* liveSleep("150 millis")
+              yield* rt.service.execute(W, new Add({ id: "late", n: 2 }))
+              yield* Fiber.join(shutdown)
+              const took = Date.now() - begin
+              // Before: each worker drained after the other (2 × 2 s), and waited for the uninterruptible handler.
+              assert.isBelow(took, 3_500, `shutdown took ${took} ms`)
+              assert.isFalse(started.has(2), "an effect enqueued during shutdown was started")
+              const late = (yield* rowsOf("effect", type)).find((r) => r.workflowId === "late")!
+              assert.isNull(late.lockedBy)
+              assert.strictEqual(late.attempts, 0)
+            }).pipe(live),
+          { timeout: 30_000 }
+        )
+      })
+
+      describe("hung handlers", () => {
+        it.scoped(
+          "rows claimed behind hung handlers are not held by the heartbeat: another worker runs them",
+          () =>
+            Effect.gen(function*() {
+              const type = uniqueType("hung")
+              const W = makeProbe(type)
+              const hanging = W.handler((work) => work.n === 1 ? Effect.never : Effect.succeedNone)
+              const healthy = W.handler(() => Effect.succeedNone)
+              const lease = { effectLockDuration: "1500 millis", leaseHeartbeatInterval: "300 millis" } as const
+              const a = yield* startRuntime([hanging], { ...lease, workerId: `${type}-a`, handlerConcurrency: 1 })
+              for (const n of [1, 2, 3]) yield* a.service.execute(W, new Add({ id: `h${n}`, n }))
+              yield* awaitCondition(
+                "all three rows claimed by the hung worker",
+                Effect.map(
+                  rowsOf("effect", type),
+                  (rows) => rows.length === 3 && rows.every((r) => r.lockedBy?.startsWith(`${type}-a`) === true)
+                )
+              )
+              yield* startRuntime([healthy], { ...lease, workerId: `${type}-b` })
+              const rows = yield* awaitRows(
+                "effect",
+                type,
+                "the two rows behind the hung handler processed elsewhere",
+                (rows) => rows.filter((r) => r.processedAt !== null).length === 2,
+                { timeout: "15 seconds" }
+              )
+              const hung = rows.find((r) => r.workflowId === "h1")!
+              assert.isNull(hung.processedAt)
+              assert.isTrue(hung.lockedBy?.startsWith(`${type}-a`))
+            }).pipe(live),
+          { timeout: 30_000 }
+        )
+
+        it.effect("stats count rows held for more than a minute as long-running", () =>
+          Effect.gen(function*() {
+            const type = uniqueType("long_running")
+            const W = makeProbe(type)
+            yield* apply([{ workflow: W, input: new Add({ id: "l", n: 1 }) }])
+            const [row] = yield* claimAll(type, "worker-1")
+            const store = yield* WorkflowStore.WorkflowStore
+            const before = (yield* store.queueStats).find((s) => s.workflowType === type)!
+            assert.strictEqual(before.longRunning, 0)
+            const sql = yield* SqlClient.SqlClient
+            yield* sql`UPDATE ironflow.outbox SET claimed_at = claimed_at - interval '2 minutes' WHERE id = ${row.id}`
+            const after = (yield* store.queueStats).find((s) => s.workflowType === type)!
+            assert.strictEqual(after.longRunning, 1)
           }))
       })
 

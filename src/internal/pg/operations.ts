@@ -2,7 +2,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as WorkflowStore from "../../WorkflowStore.js"
+import * as WorkflowStore from "../../WorkflowStore.js"
 import { date, num, parseTextArray, queueTable, storeError } from "./rows.js"
 
 /**
@@ -110,13 +110,17 @@ export const make = (
         return { dryRun, cutoff, outbox, timers, instances, events, observations }
       }).pipe(Effect.mapError(storeError("prune"))),
     queueStats: Effect.gen(function*() {
-      const at = new Date(yield* Clock.currentTimeMillis)
+      const now = yield* Clock.currentTimeMillis
+      const at = new Date(now)
+      const longSince = new Date(now - WorkflowStore.longRunningAfterMillis)
       const rows = yield* sql<Record<string, unknown>>`
         SELECT 'effect' AS kind, workflow_type,
           count(*) FILTER (WHERE dead_lettered_at IS NULL) AS pending,
           count(*) FILTER (WHERE dead_lettered_at IS NULL AND (locked_until IS NULL OR locked_until <= ${at})
             AND locked_by IS NULL) AS ready,
           count(*) FILTER (WHERE dead_lettered_at IS NULL AND locked_by IS NOT NULL AND locked_until <= ${at}) AS expired,
+          count(*) FILTER (WHERE dead_lettered_at IS NULL AND locked_by IS NOT NULL AND locked_until > ${at}
+            AND claimed_at <= ${longSince}) AS long_running,
           count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead
         FROM ironflow.outbox WHERE processed_at IS NULL GROUP BY workflow_type
         UNION ALL
@@ -125,6 +129,8 @@ export const make = (
           count(*) FILTER (WHERE dead_lettered_at IS NULL AND fire_at <= ${at}
             AND (locked_until IS NULL OR locked_until <= ${at}) AND locked_by IS NULL) AS ready,
           count(*) FILTER (WHERE dead_lettered_at IS NULL AND locked_by IS NOT NULL AND locked_until <= ${at}) AS expired,
+          count(*) FILTER (WHERE dead_lettered_at IS NULL AND locked_by IS NOT NULL AND locked_until > ${at}
+            AND claimed_at <= ${longSince}) AS long_running,
           count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead
         FROM ironflow.timers WHERE processed_at IS NULL GROUP BY workflow_type
         ORDER BY workflow_type, kind`
@@ -134,6 +140,7 @@ export const make = (
         pending: num(row.pending),
         ready: num(row.ready),
         expiredLeases: num(row.expired),
+        longRunning: num(row.long_running),
         deadLetters: num(row.dead)
       }))
     }).pipe(Effect.mapError(storeError("read queue statistics"))),

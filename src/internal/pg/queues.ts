@@ -41,7 +41,7 @@ export const make = (
       const until = new Date(now + Duration.toMillis(lease))
       const rows = kind === "effect"
         ? yield* sql<Record<string, unknown>>`
-          UPDATE ironflow.outbox AS o SET locked_until = ${until}, locked_by = ${workerId}
+          UPDATE ironflow.outbox AS o SET locked_until = ${until}, locked_by = ${workerId}, claimed_at = ${at}
           FROM (
             SELECT id FROM ironflow.outbox
             WHERE processed_at IS NULL AND dead_lettered_at IS NULL
@@ -57,7 +57,7 @@ export const make = (
             (extract(epoch FROM o.created_at) * 1000)::float8 AS created_ms,
             (extract(epoch FROM o.created_at) * 1000)::float8 AS due_ms`
         : yield* sql<Record<string, unknown>>`
-          UPDATE ironflow.timers AS t SET locked_until = ${until}, locked_by = ${workerId}
+          UPDATE ironflow.timers AS t SET locked_until = ${until}, locked_by = ${workerId}, claimed_at = ${at}
           FROM (
             SELECT id FROM ironflow.timers
             WHERE processed_at IS NULL AND dead_lettered_at IS NULL
