@@ -500,6 +500,7 @@ const stats = Command.make(
           dueTimers: number
           pendingTimers: number
           expiredLeases: number
+          longRunning: number
           deadLetters: number
           registered: boolean
         }>()
@@ -511,6 +512,7 @@ const stats = Command.make(
             dueTimers: 0,
             pendingTimers: 0,
             expiredLeases: 0,
+            longRunning: 0,
             deadLetters: 0,
             registered: registered.has(row.workflowType)
           }
@@ -522,6 +524,7 @@ const stats = Command.make(
             entry.dueTimers += row.ready
           }
           entry.expiredLeases += row.expiredLeases
+          entry.longRunning += row.longRunning
           entry.deadLetters += row.deadLetters
           byType.set(row.workflowType, entry)
         }
@@ -543,6 +546,7 @@ const stats = Command.make(
               "pending timers",
               "due timers",
               "expired leases",
+              "held > 1 min",
               "dead letters",
               "run by a live worker"
             ],
@@ -553,6 +557,7 @@ const stats = Command.make(
               String(t.pendingTimers),
               String(t.dueTimers),
               String(t.expiredLeases),
+              String(t.longRunning),
               String(t.deadLetters),
               t.registered ? "yes" : "no"
             ])
