@@ -23,6 +23,8 @@ const oneLine = (error: unknown): string => {
   for (let depth = 0; current !== undefined && current !== null && depth < 4; depth++) {
     const message = current instanceof Error || (typeof current === "object" && "message" in current)
       ? String((current as { message: unknown }).message)
+      : typeof current === "object"
+      ? "" // an object without a message says nothing as "[object Object]"
       : String(current)
     if (message && !parts.some((p) => p.includes(message))) parts.push(message)
     current = (current as { cause?: unknown }).cause
