@@ -401,13 +401,21 @@ const projectionsList = Command.make(
         const positions = yield* store.projectionPositions
         if (options.json) return yield* printJson(positions)
         yield* Console.log(
-          positions.length === 0 ? "no projections have run yet" : table(
+          positions.length === 0 ? "no projections have run or been declared yet" : table(
             ["projection", "last global sequence", "events behind", "updated"],
             positions.map((p) => [p.name, String(p.lastSequence), String(p.eventsBehind), formatDate(p.updatedAt)])
           )
         )
       }))
 ).pipe(Command.withDescription("Projections, their checkpoints and how far behind they are"))
+
+/** Refuses a name no projection is known by: no checkpoint, and not exported by the module. */
+const unknownProjection = (name: string, known: ReadonlyArray<string>, module: boolean) =>
+  new UsageError({
+    reason: `no projection named ${name} is known to this database (${
+      known.length === 0 ? "none is" : `known: ${known.join(", ")}`
+    })${module ? "" : "; pass --workflows MODULE exporting it to rebuild one that has not run yet"}`
+  })
 
 const projectionsRebuild = Command.make(
   "rebuild",
@@ -421,12 +429,21 @@ const projectionsRebuild = Command.make(
       const exports = yield* loadModule(options.workflows)
       const projection = exports.filter(Projection.isProjection).find((p) => p.name === options.name)
       yield* withStore(options, (store) =>
-        store.resetProjection(
-          options.name,
-          projection === undefined
-            ? Effect.void
-            : (projection.reset as Effect.Effect<void, unknown, never>)
-        ))
+        Effect.gen(function*() {
+          if (projection === undefined) {
+            // A mistyped name would create a checkpoint at the start that holds back retention forever.
+            const known = (yield* store.projectionPositions).map((p) => p.name)
+            if (!known.includes(options.name)) {
+              return yield* unknownProjection(options.name, known, Option.isSome(options.workflows))
+            }
+          }
+          yield* store.resetProjection(
+            options.name,
+            projection === undefined
+              ? Effect.void
+              : (projection.reset as Effect.Effect<void, unknown, never>)
+          )
+        }))
       yield* Console.log(
         projection === undefined
           ? `${options.name} will replay every event (its read model was not cleared: pass --workflows MODULE exporting the projection to run its reset)`
@@ -434,6 +451,24 @@ const projectionsRebuild = Command.make(
       )
     })
 ).pipe(Command.withDescription("Replay a projection from the first event (waits for its active runner's tick)"))
+
+const projectionsForget = Command.make(
+  "forget",
+  {
+    ...connection,
+    name: Args.text({ name: "NAME" }).pipe(Args.withDescription("Projection name"))
+  },
+  (options) =>
+    withStore(options, (store) =>
+      Effect.gen(function*() {
+        const known = (yield* store.projectionPositions).map((p) => p.name)
+        if (!known.includes(options.name)) return yield* unknownProjection(options.name, known, true)
+        yield* store.forgetProjection(options.name)
+        yield* Console.log(
+          `${options.name} is forgotten: it no longer holds back retention (a runner of it that is still running records it again)`
+        )
+      }))
+).pipe(Command.withDescription("Remove a retired projection's checkpoint, so it no longer holds back retention"))
 
 const prune = Command.make(
   "prune",
@@ -489,7 +524,7 @@ const prune = Command.make(
 
 const projections = Command.make("projections").pipe(
   Command.withDescription("Projections"),
-  Command.withSubcommands([projectionsList, projectionsRebuild])
+  Command.withSubcommands([projectionsList, projectionsRebuild, projectionsForget])
 )
 
 const deadLettersList = Command.make(

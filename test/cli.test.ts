@@ -188,6 +188,45 @@ describe("ironflow command", () => {
 
   for (const [name, backend] of backends) {
     it.live(
+      `projections: an unknown name is refused (exit 2) and creates nothing; forget removes a checkpoint (${name})`,
+      () =>
+        backend((env) =>
+          Effect.gen(function*() {
+            const migrate = yield* ironflow(["migrate"], env)
+            assert.strictEqual(migrate.code, 0, migrate.stderr)
+            const list = Effect.map(
+              ironflow(["projections", "list", "--json"], env),
+              (r) => (JSON.parse(r.stdout) as Array<{ name: string }>).map((p) => p.name)
+            )
+
+            const typo = yield* ironflow(["projections", "rebuild", "trial-cuont"], env)
+            assert.strictEqual(typo.code, 2, typo.stdout + typo.stderr)
+            assert.include(typo.stderr, "no projection named trial-cuont")
+            assert.deepStrictEqual(yield* list, [])
+
+            const rebuild = yield* ironflow(
+              ["projections", "rebuild", "trial-count", "--workflows", "test/support/cliProjection.ts"],
+              env
+            )
+            assert.strictEqual(rebuild.code, 0, rebuild.stderr)
+            assert.deepStrictEqual(yield* list, ["trial-count"])
+            const again = yield* ironflow(["projections", "rebuild", "trial-count"], env)
+            assert.strictEqual(again.code, 0, again.stderr)
+
+            const forgetTypo = yield* ironflow(["projections", "forget", "trial-cuont"], env)
+            assert.strictEqual(forgetTypo.code, 2)
+            assert.include(forgetTypo.stderr, "known: trial-count")
+            const forget = yield* ironflow(["projections", "forget", "trial-count"], env)
+            assert.strictEqual(forget.code, 0, forget.stderr)
+            assert.deepStrictEqual(yield* list, [])
+            const gone = yield* ironflow(["projections", "rebuild", "trial-count"], env)
+            assert.strictEqual(gone.code, 2)
+          })
+        ),
+      200_000
+    )
+
+    it.live(
       `npm start runs the example and the command inspects it (${name})`,
       () =>
         backend((env) =>
