@@ -43,11 +43,22 @@ const dataDir = Options.text("data-dir").pipe(
 const json = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of a table"))
 const workflowType = Options.text("type").pipe(Options.withDescription("Only this workflow type"), Options.optional)
 const workflowId = Options.text("id").pipe(Options.withDescription("Only this workflow id"), Options.optional)
+/** An integer option of at least `min`: anything less is a bad argument (exit 2). */
+const atLeast = (min: number) => (value: number) =>
+  value >= min
+    ? Effect.succeed(value)
+    : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`${value} is not allowed here: give ${min} or more`)))
+
 const limit = Options.integer("limit").pipe(
   Options.withDescription("At most this many rows (default 100)"),
+  Options.mapEffect(atLeast(1)),
   Options.withDefault(100)
 )
-const offset = Options.integer("offset").pipe(Options.withDescription("Skip this many rows"), Options.withDefault(0))
+const offset = Options.integer("offset").pipe(
+  Options.withDescription("Skip this many rows"),
+  Options.mapEffect(atLeast(0)),
+  Options.withDefault(0)
+)
 const timers = Options.boolean("timers").pipe(Options.withDescription("Timers instead of effects"))
 const workflowsModule = Options.text("workflows").pipe(
   Options.withDescription(
@@ -75,27 +86,60 @@ export class CliError extends Data.TaggedError("CliError")<{ readonly reason: st
   }
 }
 
-const databaseOptions = (options: Connection) =>
+/**
+ * An argument that names nothing the command can act on (an unknown
+ * projection): a bad argument, exit code 2.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly reason: string }> {
+  override get message() {
+    return this.reason
+  }
+}
+
+/**
+ * The database to use. Only `migrate` creates a missing embedded data
+ * directory; the other commands say it does not exist.
+ */
+const databaseOptions = (options: Connection, create: boolean) =>
   Effect.gen(function*() {
     if (Option.isSome(options.databaseUrl)) {
       return { _tag: "Postgres", url: options.databaseUrl.value } as const satisfies Database.Options
     }
     const fromEnv = yield* Database.config
-    if (Option.isSome(options.dataDir)) return { _tag: "Embedded", dataDir: options.dataDir.value } as const
-    return fromEnv
+    if (Option.isSome(options.dataDir)) return { _tag: "Embedded", dataDir: options.dataDir.value, create } as const
+    return fromEnv._tag === "Embedded" ? { ...fromEnv, create } : fromEnv
   })
+
+/** The chosen database (created, for the embedded one, only when `create`). */
+const databaseLayer = (options: Connection, create: boolean) =>
+  Layer.unwrapEffect(Effect.map(databaseOptions(options, create), Database.layer)).pipe(
+    Layer.catchAll((error) =>
+      Layer.fail(
+        error._tag === "DataDirectoryUnusable" && (error.reason === "Missing" || error.reason === "NoDatabase")
+          ? new CliError({
+            reason:
+              `${error.message}: nothing to read there (check --data-dir or IRONFLOW_DATA_DIR, set DATABASE_URL, or run \`ironflow migrate\` to create it)`
+          })
+          : error
+      )
+    )
+  )
 
 /** Runs `f` with a store on the chosen database (migrations applied only by `migrate`). */
 const withStore = <A, E>(
   options: Connection,
-  f: (store: WorkflowStore.WorkflowStore["Type"]) => Effect.Effect<A, E, WorkflowStore.WorkflowStore>,
-  migrate = false
+  f: (store: WorkflowStore.WorkflowStore["Type"]) => Effect.Effect<A, E, WorkflowStore.WorkflowStore>
 ) =>
-  Effect.gen(function*() {
-    const db = yield* databaseOptions(options)
-    const store = PgWorkflowStore.layerWith({ migrate, notifications: false }).pipe(Layer.provide(Database.layer(db)))
-    return yield* Effect.flatMap(WorkflowStore.WorkflowStore, f).pipe(Effect.provide(store))
-  })
+  Effect.flatMap(WorkflowStore.WorkflowStore, f).pipe(
+    Effect.provide(
+      PgWorkflowStore.layerWith({ migrate: false, notifications: false }).pipe(
+        Layer.provide(databaseLayer(options, false))
+      )
+    )
+  )
 
 const formatDate = (d: Option.Option<Date> | Date) =>
   d instanceof Date ? d.toISOString() : Option.match(d, { onNone: () => "-", onSome: (x) => x.toISOString() })
@@ -120,13 +164,23 @@ const migrateCommand = Command.make(
   "migrate",
   connection,
   (options) =>
-    withStore(options, () => Effect.void, true).pipe(
-      Effect.zipRight(
-        Effect.flatMap(Migrations.all, (all) =>
-          Console.log(`schema ironflow is at migration ${all.at(-1)?.version ?? 0}`))
+    Effect.gen(function*() {
+      const applied = yield* Migrations.run
+      const status = yield* Migrations.status
+      if (status.unknown.length > 0) {
+        return yield* Console.log(
+          `schema ironflow is at migration ${status.applied}, newer than this build (it knows migrations up to ${status.shipped}): nothing applied; use a newer ironflow to manage this schema`
+        )
+      }
+      yield* Console.log(
+        `schema ironflow is at migration ${status.applied}${
+          applied.length === 0 ? " (up to date)" : ` (applied ${applied.map((m) => m.version).join(", ")})`
+        }`
       )
-    )
-).pipe(Command.withDescription("Create or upgrade the ironflow schema (safe to run while runtimes are up)"))
+    }).pipe(Effect.provide(databaseLayer(options, true)))
+).pipe(Command.withDescription(
+  "Create or upgrade the ironflow schema (safe to run while runtimes are up); creates a missing embedded data directory"
+))
 
 const instancesList = Command.make(
   "list",
@@ -347,13 +401,21 @@ const projectionsList = Command.make(
         const positions = yield* store.projectionPositions
         if (options.json) return yield* printJson(positions)
         yield* Console.log(
-          positions.length === 0 ? "no projections have run yet" : table(
+          positions.length === 0 ? "no projections have run or been declared yet" : table(
             ["projection", "last global sequence", "events behind", "updated"],
             positions.map((p) => [p.name, String(p.lastSequence), String(p.eventsBehind), formatDate(p.updatedAt)])
           )
         )
       }))
 ).pipe(Command.withDescription("Projections, their checkpoints and how far behind they are"))
+
+/** Refuses a name no projection is known by: no checkpoint, and not exported by the module. */
+const unknownProjection = (name: string, known: ReadonlyArray<string>, module: boolean) =>
+  new UsageError({
+    reason: `no projection named ${name} is known to this database (${
+      known.length === 0 ? "none is" : `known: ${known.join(", ")}`
+    })${module ? "" : "; pass --workflows MODULE exporting it to rebuild one that has not run yet"}`
+  })
 
 const projectionsRebuild = Command.make(
   "rebuild",
@@ -367,12 +429,21 @@ const projectionsRebuild = Command.make(
       const exports = yield* loadModule(options.workflows)
       const projection = exports.filter(Projection.isProjection).find((p) => p.name === options.name)
       yield* withStore(options, (store) =>
-        store.resetProjection(
-          options.name,
-          projection === undefined
-            ? Effect.void
-            : (projection.reset as Effect.Effect<void, unknown, never>)
-        ))
+        Effect.gen(function*() {
+          if (projection === undefined) {
+            // A mistyped name would create a checkpoint at the start that holds back retention forever.
+            const known = (yield* store.projectionPositions).map((p) => p.name)
+            if (!known.includes(options.name)) {
+              return yield* unknownProjection(options.name, known, Option.isSome(options.workflows))
+            }
+          }
+          yield* store.resetProjection(
+            options.name,
+            projection === undefined
+              ? Effect.void
+              : (projection.reset as Effect.Effect<void, unknown, never>)
+          )
+        }))
       yield* Console.log(
         projection === undefined
           ? `${options.name} will replay every event (its read model was not cleared: pass --workflows MODULE exporting the projection to run its reset)`
@@ -380,6 +451,24 @@ const projectionsRebuild = Command.make(
       )
     })
 ).pipe(Command.withDescription("Replay a projection from the first event (waits for its active runner's tick)"))
+
+const projectionsForget = Command.make(
+  "forget",
+  {
+    ...connection,
+    name: Args.text({ name: "NAME" }).pipe(Args.withDescription("Projection name"))
+  },
+  (options) =>
+    withStore(options, (store) =>
+      Effect.gen(function*() {
+        const known = (yield* store.projectionPositions).map((p) => p.name)
+        if (!known.includes(options.name)) return yield* unknownProjection(options.name, known, true)
+        yield* store.forgetProjection(options.name)
+        yield* Console.log(
+          `${options.name} is forgotten: it no longer holds back retention (a runner of it that is still running records it again)`
+        )
+      }))
+).pipe(Command.withDescription("Remove a retired projection's checkpoint, so it no longer holds back retention"))
 
 const prune = Command.make(
   "prune",
@@ -389,13 +478,18 @@ const prune = Command.make(
     olderThan: Options.text("older-than").pipe(
       Options.withDescription("Delete what was processed (or completed) longer ago than this, e.g. \"30 days\""),
       Options.mapEffect((text) =>
-        Option.match(Duration.decodeUnknown(text), {
-          onNone: () =>
-            Effect.fail(
-              ValidationError.invalidValue(HelpDoc.p(`'${text}' is not a duration (try "30 days" or "12 hours")`))
-            ),
-          onSome: Effect.succeed
-        })
+        // Duration reads "-5 days" as zero: a cutoff of now, which would prune everything eligible.
+        text.trim().startsWith("-") ?
+          Effect.fail(
+            ValidationError.invalidValue(HelpDoc.p(`'${text}' is negative: give an age such as "30 days"`))
+          ) :
+          Option.match(Duration.decodeUnknown(text), {
+            onNone: () =>
+              Effect.fail(
+                ValidationError.invalidValue(HelpDoc.p(`'${text}' is not a duration (try "30 days" or "12 hours")`))
+              ),
+            onSome: Effect.succeed
+          })
       )
     ),
     completedInstances: Options.boolean("completed-instances").pipe(
@@ -404,6 +498,7 @@ const prune = Command.make(
     dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Report what would be deleted, delete nothing")),
     batchSize: Options.integer("batch-size").pipe(
       Options.withDescription("Rows per statement"),
+      Options.mapEffect(atLeast(1)),
       Options.withDefault(500)
     )
   },
@@ -429,7 +524,7 @@ const prune = Command.make(
 
 const projections = Command.make("projections").pipe(
   Command.withDescription("Projections"),
-  Command.withSubcommands([projectionsList, projectionsRebuild])
+  Command.withSubcommands([projectionsList, projectionsRebuild, projectionsForget])
 )
 
 const deadLettersList = Command.make(

@@ -78,6 +78,15 @@ export const run: Effect.Effect<ReadonlyArray<Migration>, StoreError, SqlClient.
       SELECT version, checksum FROM ironflow.schema_migrations`
     const known = new Map(applied.map((row) => [Number(row.version), row.checksum]))
     const pending = migrations.filter((m) => !known.has(m.version))
+    const shipped = new Set(migrations.map((m) => m.version))
+    const newer = Array.from(known.keys()).filter((v) => !shipped.has(v)).sort((a, b) => a - b)
+    if (newer.length > 0) {
+      yield* Effect.logWarning(
+        `schema ironflow has migration(s) ${
+          newer.join(", ")
+        } that this build does not know: it is newer than this build`
+      )
+    }
     for (const m of migrations) {
       const checksum = known.get(m.version)
       if (checksum !== undefined && checksum !== m.checksum) {
@@ -95,6 +104,51 @@ export const run: Effect.Effect<ReadonlyArray<Migration>, StoreError, SqlClient.
     Effect.mapError((cause) => cause instanceof StoreError ? cause : new StoreError({ operation: "migrate", cause }))
   )
 }).pipe(Effect.withSpan("ironflow.migrate"))
+
+/**
+ * Where the schema stands against this build.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Status {
+  /** The highest migration applied to the database (0 when the schema is missing). */
+  readonly applied: number
+  /** The highest migration this build ships. */
+  readonly shipped: number
+  /** Migrations shipped and not applied yet. */
+  readonly pending: ReadonlyArray<number>
+  /** Migrations applied that this build does not know: the schema is newer than this build. */
+  readonly unknown: ReadonlyArray<number>
+}
+
+/**
+ * Compares the applied migrations with this build's, applying nothing.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const status: Effect.Effect<Status, StoreError, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  const migrations = yield* all
+  const [exists] = yield* sql<{ present: boolean }>`
+    SELECT to_regclass('ironflow.schema_migrations') IS NOT NULL AS present`
+  const applied = exists.present
+    ? (yield* sql<{ version: number }>`SELECT version FROM ironflow.schema_migrations`).map((r) => Number(r.version))
+    : []
+  const appliedSet = new Set(applied)
+  const shipped = new Set(migrations.map((m) => m.version))
+  return {
+    applied: Math.max(0, ...applied),
+    shipped: Math.max(0, ...shipped),
+    pending: migrations.map((m) => m.version).filter((v) => !appliedSet.has(v)),
+    unknown: applied.filter((v) => !shipped.has(v)).sort((a, b) => a - b)
+  }
+}).pipe(
+  Effect.mapError((cause) =>
+    cause instanceof StoreError ? cause : new StoreError({ operation: "migration status", cause })
+  )
+)
 
 /**
  * Runs the migrations when the layer is built.

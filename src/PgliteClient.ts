@@ -7,6 +7,13 @@
  * transaction holds the session until it commits or rolls back, and other
  * fibers wait for it.
  *
+ * A data directory is opened at most once per machine. Inside a process,
+ * every client for one directory (after resolving symbolic links) shares one
+ * open database: the first opens it, the last to be released closes it (the
+ * first opener's options apply). Another process is refused with
+ * `DataDirectoryInUse`, naming its pid; a lock left by a process that is gone
+ * (or whose pid now belongs to another process) is taken over.
+ *
  * @since 0.1.0
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
@@ -17,9 +24,15 @@ import { SqlError } from "@effect/sql/SqlError"
 import { PGlite } from "@electric-sql/pglite"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import type * as Scope from "effect/Scope"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { existsSync, mkdirSync, realpathSync, statSync } from "node:fs"
+import { hostname } from "node:os"
+import { dirname, join, resolve } from "node:path"
+import * as DataDirectory from "./internal/dataDirectory.js"
 
 /**
  * @since 0.1.0
@@ -46,18 +59,197 @@ export interface PgliteClientConfig {
   readonly dataDir?: string | undefined
   /** Skip the flush to disk after each statement (faster, loses the last writes on a crash). */
   readonly relaxedDurability?: boolean | undefined
+  /**
+   * Create the directory and a new database in it when missing (default
+   * true). When false, a missing directory, or one that holds no database,
+   * fails with `DataDirectoryUnusable` instead.
+   */
+  readonly create?: boolean | undefined
 }
 
-const sqlError = (message: string) => (cause: unknown) => new SqlError({ cause, message })
+/**
+ * The data directory is open in another process (or on another host sharing
+ * it): PGlite serves one process, and a second one would corrupt the data.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DataDirectoryInUse extends Schema.TaggedError<DataDirectoryInUse>("ironflow/DataDirectoryInUse")(
+  "DataDirectoryInUse",
+  {
+    dataDir: Schema.String,
+    lockFile: Schema.String,
+    pid: Schema.Number,
+    host: Schema.String,
+    since: Schema.String
+  }
+) {
+  override get message(): string {
+    return `the embedded database in ${this.dataDir} is in use by process ${this.pid}${
+      this.host === currentHost() ? "" : ` on host ${this.host}`
+    } (since ${this.since}); stop it first, or set DATABASE_URL`
+  }
+}
 
 /**
- * Opens (or creates) the database and closes it when the scope closes.
+ * The data directory cannot hold a database: it is a file, or (with
+ * `create: false`) it does not exist or holds no database.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DataDirectoryUnusable extends Schema.TaggedError<DataDirectoryUnusable>("ironflow/DataDirectoryUnusable")(
+  "DataDirectoryUnusable",
+  {
+    dataDir: Schema.String,
+    reason: Schema.Literal("NotADirectory", "Missing", "NoDatabase", "Inaccessible"),
+    detail: Schema.optional(Schema.String)
+  }
+) {
+  override get message(): string {
+    switch (this.reason) {
+      case "NotADirectory":
+        return `the embedded database directory ${this.dataDir} is a file, not a directory`
+      case "Missing":
+        return `the embedded database directory ${this.dataDir} does not exist`
+      case "NoDatabase":
+        return `the directory ${this.dataDir} holds no embedded database`
+      case "Inaccessible":
+        return `the embedded database directory ${this.dataDir} cannot be used: ${this.detail ?? "unknown error"}`
+    }
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type DataDirectoryError = DataDirectoryInUse | DataDirectoryUnusable
+
+const currentHost = () => hostname()
+
+/** PGlite's file system errors carry an errno and no message: name it rather than print `[object Object]`. */
+const describeCause = (cause: unknown): string | undefined => {
+  if (cause instanceof Error && cause.message) return undefined // printed with the cause
+  if (typeof cause === "object" && cause !== null) {
+    const { errno, message, name } = cause as { errno?: unknown; message?: unknown; name?: unknown }
+    if (typeof message === "string" && message) return undefined
+    if (errno !== undefined) return `${typeof name === "string" ? name : "file system error"} (errno ${String(errno)})`
+  }
+  return undefined
+}
+
+const sqlError = (message: string) => (cause: unknown) => {
+  const detail = describeCause(cause)
+  return new SqlError({ cause, message: detail === undefined ? message : `${message}: ${detail}` })
+}
+
+/**
+ * Opens (or creates) the database and closes it when the scope closes. A
+ * data directory already open in this process is shared (see the module
+ * documentation).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
   config: PgliteClientConfig = {}
+): Effect.Effect<PgliteClient, SqlError | DataDirectoryError, Scope.Scope | Reactivity.Reactivity> =>
+  config.dataDir === undefined ? open(config) : shared(config.dataDir, config)
+
+interface Shared {
+  refs: number
+  readonly client: PgliteClient
+  readonly close: Effect.Effect<void>
+}
+
+/** Open data directories of this process (on `globalThis`, so that two copies of this module share them). */
+const registry: { readonly lock: Effect.Semaphore; readonly open: Map<string, Shared> } =
+  ((globalThis as any)[Symbol.for("ironflow/PgliteClient/dataDirectories")] ??= {
+    lock: Effect.unsafeMakeSemaphore(1),
+    open: new Map<string, Shared>()
+  })
+
+/** Checks the directory and returns its canonical path (symbolic links resolved). */
+const prepare = (dataDir: string, create: boolean): Effect.Effect<string, DataDirectoryUnusable> =>
+  Effect.try({
+    try: () => {
+      const path = resolve(dataDir)
+      const stat = statSync(path, { throwIfNoEntry: false })
+      if (stat !== undefined && !stat.isDirectory()) {
+        return new DataDirectoryUnusable({ dataDir: path, reason: "NotADirectory" })
+      }
+      if (!create) {
+        if (stat === undefined) return new DataDirectoryUnusable({ dataDir: path, reason: "Missing" })
+        if (!existsSync(join(path, "PG_VERSION"))) {
+          return new DataDirectoryUnusable({ dataDir: path, reason: "NoDatabase" })
+        }
+      }
+      mkdirSync(path, { recursive: true })
+      return realpathSync(path)
+    },
+    catch: (cause) =>
+      new DataDirectoryUnusable({
+        dataDir: resolve(dataDir),
+        reason: "Inaccessible",
+        detail: cause instanceof Error ? cause.message : String(cause)
+      })
+  }).pipe(Effect.flatMap((r) => typeof r === "string" ? Effect.succeed(r) : Effect.fail(r)))
+
+const shared = (
+  dataDir: string,
+  config: PgliteClientConfig
+): Effect.Effect<PgliteClient, SqlError | DataDirectoryError, Scope.Scope> =>
+  Effect.acquireRelease(
+    registry.lock.withPermits(1)(Effect.gen(function*() {
+      const path = yield* prepare(dataDir, config.create ?? true)
+      const existing = registry.open.get(path)
+      if (existing !== undefined) {
+        existing.refs++
+        return [path, existing.client] as const
+      }
+      const scope = yield* Scope.make()
+      const opened = yield* Effect.gen(function*() {
+        const lockFile = `${path}.lock`
+        const taken = yield* Effect.try({
+          try: () => {
+            mkdirSync(dirname(lockFile), { recursive: true })
+            return DataDirectory.acquire(lockFile)
+          },
+          catch: (cause) =>
+            new DataDirectoryUnusable({
+              dataDir: path,
+              reason: "Inaccessible",
+              detail: `cannot lock it: ${cause instanceof Error ? cause.message : String(cause)}`
+            })
+        })
+        if (taken._tag === "Held") {
+          return yield* new DataDirectoryInUse({
+            dataDir: path,
+            lockFile,
+            pid: taken.holder.pid,
+            host: taken.holder.host,
+            since: taken.holder.since
+          })
+        }
+        // Added first, so it runs last: after the database is closed.
+        yield* Scope.addFinalizer(scope, Effect.sync(() => DataDirectory.release(lockFile, taken.token)))
+        return yield* open({ ...config, dataDir: path }).pipe(Effect.provide(Reactivity.layer), Scope.extend(scope))
+      }).pipe(Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void))
+      registry.open.set(path, { refs: 1, client: opened, close: Scope.close(scope, Exit.void) })
+      return [path, opened] as const
+    })),
+    ([path]) =>
+      registry.lock.withPermits(1)(Effect.suspend(() => {
+        const entry = registry.open.get(path)
+        if (entry === undefined || --entry.refs > 0) return Effect.void
+        registry.open.delete(path)
+        return entry.close
+      }))
+  ).pipe(Effect.map(([, client]) => client))
+
+const open = (
+  config: PgliteClientConfig
 ): Effect.Effect<PgliteClient, SqlError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
     const db = yield* Effect.acquireRelease(
@@ -140,7 +332,9 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (config: PgliteClientConfig = {}): Layer.Layer<PgliteClient | SqlClient.SqlClient, SqlError> =>
+export const layer = (
+  config: PgliteClientConfig = {}
+): Layer.Layer<PgliteClient | SqlClient.SqlClient, SqlError | DataDirectoryError> =>
   Layer.scopedContext(
     Effect.map(
       make(config),

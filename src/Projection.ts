@@ -12,6 +12,11 @@
  *   together; each event runs in a savepoint, and the first failing event
  *   stops the batch with the events before it committed.
  * - Delivery to other systems is at least once: make such handlers idempotent.
+ * - **Retention waits for it.** A projection that has started (`run`,
+ *   `layer`) or been `declare`d has a checkpoint from then on, at the start
+ *   until it applies an event, and pruning keeps every event it has not
+ *   read. Forget a retired one (`forget`, `ironflow projections forget NAME`)
+ *   or it holds retention back forever.
  *
  * @since 0.1.0
  */
@@ -229,6 +234,29 @@ export const tick = <W extends Workflow.Any, E, R>(
   })
 
 /**
+ * Makes the projection known to the database: creates its checkpoint, at
+ * the start, unless it has one. From then on retention keeps every event it
+ * has not read. `run` and `layer` declare their projections when they start.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const declare = <W extends Workflow.Any, E, R>(
+  projection: Projection<W, E, R>
+): Effect.Effect<void, StoreError, WorkflowStore> =>
+  Effect.flatMap(WorkflowStore, (store) => Effect.asVoid(store.loadProjectionPosition(projection.name)))
+
+/**
+ * Removes a retired projection's checkpoint so it no longer holds back
+ * retention (a runner still running recreates it). False when it had none.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const forget = (name: string): Effect.Effect<boolean, StoreError, WorkflowStore> =>
+  Effect.flatMap(WorkflowStore, (store) => store.forgetProjection(name))
+
+/**
  * Resets the checkpoint to the start after running the projection's `reset`,
  * in one transaction that waits for the active runner's tick to end. The
  * runners then replay every event.
@@ -242,9 +270,10 @@ export const rebuild = <W extends Workflow.Any, E, R>(
   Effect.flatMap(WorkflowStore, (store) => store.resetProjection(projection.name, projection.reset))
 
 /**
- * Runs a projection forever: ticks while batches are full, then waits for
- * new events (woken in-process after commits, else every `pollInterval`).
- * Failures back off exponentially and are logged; the loop never dies.
+ * Runs a projection forever: declares it (see `declare`), then ticks while
+ * batches are full and waits for new events (woken in-process after commits,
+ * else every `pollInterval`). Failures back off exponentially and are
+ * logged; the loop never dies.
  *
  * @since 0.1.0
  * @category running
@@ -282,12 +311,23 @@ export const run = <W extends Workflow.Any, E, R>(
         Effect.zipRight(Effect.logWarning(`projection ${projection.name} tick failed; retrying`, cause), backoff)
       )
     )
+    const declared: Effect.Effect<void, never, WorkflowStore> = declare(projection).pipe(
+      Effect.catchAllCause((cause) =>
+        Effect.logWarning(`projection ${projection.name} could not be declared; retrying`, cause).pipe(
+          Effect.zipRight(backoff),
+          Effect.zipRight(Effect.suspend(() => declared))
+        )
+      )
+    )
+    yield* declared
+    failures = 0
     return yield* Effect.forever(step)
   }).pipe(Effect.annotateLogs({ package: "ironflow", projection: projection.name }))
 
 /**
  * Runs the projections for the lifetime of the layer, each as a supervised
- * fiber in the layer's scope.
+ * fiber in the layer's scope. The layer is built once every projection is
+ * declared (see `declare`), so retention started after it keeps their events.
  *
  * @since 0.1.0
  * @category layers
@@ -301,7 +341,17 @@ export const layer = <const Ps extends ReadonlyArray<Projection<any, any, any>>>
   WorkflowStore | SqlClient.SqlClient | (Ps[number] extends Projection<any, any, infer R> ? R : never)
 > =>
   Layer.scopedDiscard(
-    Effect.forEach(projections, (projection) => Effect.forkScoped(Effect.interruptible(run(projection, config))), {
-      discard: true
+    Effect.gen(function*() {
+      // Declared before the layer is up; a database that is down now is retried by each runner instead.
+      yield* Effect.forEach(projections, declare, { discard: true }).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning("projections could not be declared yet; their runners retry", cause)
+        )
+      )
+      yield* Effect.forEach(
+        projections,
+        (projection) => Effect.forkScoped(Effect.interruptible(run(projection, config))),
+        { discard: true }
+      )
     })
   )

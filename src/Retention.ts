@@ -4,8 +4,12 @@
  * - effect and timer rows processed more than `olderThan` ago;
  * - with `completedInstances`, instances completed more than `olderThan` ago,
  *   with their events, observations and processed rows — but only once no
- *   pending work or dead letter remains for them and every projection has
- *   read their events.
+ *   pending work or dead letter remains for them and every projection known
+ *   to the database has read their events. A projection is known from the
+ *   moment it starts (`Projection.run` / `Projection.layer`) or is declared
+ *   (`Projection.declare`) or rebuilt, with a checkpoint at the start until
+ *   it applies an event; a retired one holds retention back until it is
+ *   forgotten (`Projection.forget`, `ironflow projections forget NAME`).
  *
  * Pending work and dead letters are never touched. Run it from the runtime
  * (`RuntimeConfig.layer({ retention: { olderThan: "30 days" } })`), or with

@@ -712,11 +712,18 @@ export class WorkflowStore extends Context.Tag("ironflow/WorkflowStore")<Workflo
   readonly projectionPositions: Effect.Effect<ReadonlyArray<ProjectionPosition>, StoreError>
 
   /**
+   * Removes a retired projection's checkpoint (once the active runner's tick
+   * is over), so it no longer holds back retention. False when there was none.
+   */
+  readonly forgetProjection: (name: string) => Effect.Effect<boolean, StoreError>
+
+  /**
    * Retention: deletes, in batches of `batchSize`, effect and timer rows
    * processed before `cutoff`, and (when `completedInstances`) instances
    * completed before `cutoff` with their events, observations and processed
    * rows. Never pending work or dead letters; an instance is kept while it
-   * has pending or dead rows, or events a projection has not read yet.
+   * has pending or dead rows, or events a projection known to the database
+   * (any checkpoint, even one at the start) has not read yet.
    */
   readonly prune: (options: {
     readonly cutoff: Date

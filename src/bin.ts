@@ -2,7 +2,8 @@
  * Entry point of the `ironflow` command.
  *
  * Exit codes: 0 success, 1 failure (database unreachable, unknown instance,
- * ...), 2 bad arguments. Errors are printed as one line, never a stack trace,
+ * missing data directory, ...), 2 bad arguments (unparsable or out of range,
+ * or naming nothing known, such as an unknown projection). Errors are printed as one line, never a stack trace,
  * and never with connection secrets.
  *
  * @since 0.1.0
@@ -23,6 +24,8 @@ const oneLine = (error: unknown): string => {
   for (let depth = 0; current !== undefined && current !== null && depth < 4; depth++) {
     const message = current instanceof Error || (typeof current === "object" && "message" in current)
       ? String((current as { message: unknown }).message)
+      : typeof current === "object"
+      ? "" // an object without a message says nothing as "[object Object]"
       : String(current)
     if (message && !parts.some((p) => p.includes(message))) parts.push(message)
     current = (current as { cause?: unknown }).cause
@@ -44,8 +47,13 @@ const main = Cli.run(process.argv).pipe(
         exitCode = 2 // @effect/cli has printed what was wrong
         return
       }
-      exitCode = 1
       const error = Option.getOrElse(failure, () => Cause.squash(cause))
+      if (error instanceof Cli.UsageError) {
+        exitCode = 2
+        process.stderr.write(`ironflow: ${error.message}\n`)
+        return
+      }
+      exitCode = 1
       const message = oneLine(error)
       const hint = /relation "ironflow\.[a-z_]+" does not exist/.test(message)
         ? " (the ironflow schema is missing or older than this version: run `ironflow migrate`)"

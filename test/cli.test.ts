@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { execFile } from "node:child_process"
 import { randomUUID } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -103,7 +103,129 @@ describe("ironflow command", () => {
     60_000
   )
 
+  it.live(
+    "negative durations, limits, offsets and batch sizes are bad arguments (exit 2), and touch nothing",
+    () =>
+      Effect.gen(function*() {
+        const dir = mkdtempSync(join(tmpdir(), "ironflow-cli-"))
+        const env = { DATABASE_URL: undefined, IRONFLOW_DATA_DIR: join(dir, "data") }
+        try {
+          for (
+            const args of [
+              ["prune", "--older-than", "-5 days"],
+              ["prune", "--older-than", " -1 hours", "--dry-run"],
+              ["prune", "--older-than", "1 day", "--batch-size", "0"],
+              ["instances", "list", "--limit", "-1"],
+              ["instances", "list", "--offset", "-3"],
+              ["dead-letters", "list", "--limit", "0"]
+            ]
+          ) {
+            const result = yield* ironflow(args, env)
+            assert.strictEqual(result.code, 2, `${args.join(" ")}: ${result.stdout}${result.stderr}`)
+            assert.notInclude(result.stdout + result.stderr, "    at ")
+          }
+          assert.isFalse(existsSync(join(dir, "data")))
+        } finally {
+          rmSync(dir, { recursive: true, force: true })
+        }
+      }),
+    120_000
+  )
+
+  it.live(
+    "a --data-dir that is a file, or does not exist, is said so; only migrate creates a data directory",
+    () =>
+      Effect.gen(function*() {
+        const dir = mkdtempSync(join(tmpdir(), "ironflow-cli-"))
+        try {
+          writeFileSync(join(dir, "file"), "not a database")
+          const file = yield* ironflow(["stats", "--data-dir", join(dir, "file")], { DATABASE_URL: undefined })
+          assert.strictEqual(file.code, 1)
+          assert.include(file.stderr, `${join(dir, "file")} is a file, not a directory`)
+          assert.notInclude(file.stderr, "[object Object]")
+
+          const missing = join(dir, "missing")
+          for (
+            const args of [["stats"], ["instances", "list"], ["projections", "list"], [
+              "prune",
+              "--older-than",
+              "1 day"
+            ]]
+          ) {
+            const result = yield* ironflow([...args, "--data-dir", missing], { DATABASE_URL: undefined })
+            assert.strictEqual(result.code, 1, args.join(" "))
+            assert.include(result.stderr, `${missing} does not exist`)
+            assert.isFalse(existsSync(missing), `${args.join(" ")} created the directory`)
+          }
+          const fromEnv = yield* ironflow(["stats"], { DATABASE_URL: undefined, IRONFLOW_DATA_DIR: missing })
+          assert.strictEqual(fromEnv.code, 1)
+          assert.include(fromEnv.stderr, "does not exist")
+
+          const migrate = yield* ironflow(["migrate", "--data-dir", missing], { DATABASE_URL: undefined })
+          assert.strictEqual(migrate.code, 0, migrate.stderr)
+          const stats = yield* ironflow(["stats", "--data-dir", missing], { DATABASE_URL: undefined })
+          assert.strictEqual(stats.code, 0, stats.stderr)
+        } finally {
+          rmSync(dir, { recursive: true, force: true })
+        }
+      }),
+    120_000
+  )
+
+  it.live("migrate on a schema newer than this build says so", () =>
+    withDatabase((url) =>
+      Effect.gen(function*() {
+        const first = yield* ironflow(["migrate"], { DATABASE_URL: url })
+        assert.strictEqual(first.code, 0, first.stderr)
+        const client = yield* PgClient.make({ url: Redacted.make(url), maxConnections: 1 })
+        yield* client`INSERT INTO ironflow.schema_migrations (version, name, checksum) VALUES (999, 'from_a_newer_build', 'x')`
+        const again = yield* ironflow(["migrate"], { DATABASE_URL: url })
+        assert.strictEqual(again.code, 0, again.stderr)
+        assert.include(again.stdout, "schema ironflow is at migration 999, newer than this build")
+        assert.match(again.stdout, /knows migrations up to \d+\)/)
+      }).pipe(Effect.scoped, Effect.provide(Reactivity.layer))
+    ), 120_000)
+
   for (const [name, backend] of backends) {
+    it.live(
+      `projections: an unknown name is refused (exit 2) and creates nothing; forget removes a checkpoint (${name})`,
+      () =>
+        backend((env) =>
+          Effect.gen(function*() {
+            const migrate = yield* ironflow(["migrate"], env)
+            assert.strictEqual(migrate.code, 0, migrate.stderr)
+            const list = Effect.map(
+              ironflow(["projections", "list", "--json"], env),
+              (r) => (JSON.parse(r.stdout) as Array<{ name: string }>).map((p) => p.name)
+            )
+
+            const typo = yield* ironflow(["projections", "rebuild", "trial-cuont"], env)
+            assert.strictEqual(typo.code, 2, typo.stdout + typo.stderr)
+            assert.include(typo.stderr, "no projection named trial-cuont")
+            assert.deepStrictEqual(yield* list, [])
+
+            const rebuild = yield* ironflow(
+              ["projections", "rebuild", "trial-count", "--workflows", "test/support/cliProjection.ts"],
+              env
+            )
+            assert.strictEqual(rebuild.code, 0, rebuild.stderr)
+            assert.deepStrictEqual(yield* list, ["trial-count"])
+            const again = yield* ironflow(["projections", "rebuild", "trial-count"], env)
+            assert.strictEqual(again.code, 0, again.stderr)
+
+            const forgetTypo = yield* ironflow(["projections", "forget", "trial-cuont"], env)
+            assert.strictEqual(forgetTypo.code, 2)
+            assert.include(forgetTypo.stderr, "known: trial-count")
+            const forget = yield* ironflow(["projections", "forget", "trial-count"], env)
+            assert.strictEqual(forget.code, 0, forget.stderr)
+            assert.deepStrictEqual(yield* list, [])
+            const gone = yield* ironflow(["projections", "rebuild", "trial-count"], env)
+            assert.strictEqual(gone.code, 2)
+          })
+        ),
+      200_000
+    )
+
     it.live(
       `npm start runs the example and the command inspects it (${name})`,
       () =>

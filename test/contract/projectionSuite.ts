@@ -5,8 +5,8 @@
  */
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Option, Schema } from "effect"
-import { Decision, PgWorkflowStore, Projection, TestRuntime, Workflow, WorkflowStore } from "ironflow"
+import { Deferred, Effect, Fiber, Layer, Option, Schema, TestClock } from "effect"
+import { Decision, PgWorkflowStore, Projection, Retention, TestRuntime, Workflow, WorkflowStore } from "ironflow"
 import { makeService, uniqueType } from "../support/helpers.js"
 
 class Deposit extends Schema.TaggedClass<Deposit>()("Deposit", { accountId: Schema.String, amount: Schema.Number }) {}
@@ -22,6 +22,20 @@ const makeAccount = (type: string) =>
     workflowId: { field: "accountId" },
     evolve: (state, event) => ({ balance: state.balance + event.amount }),
     decide: (_now, _state, input) => Decision.accept(new Deposited({ amount: input.amount }))
+  })
+
+/** An account that is complete after its first deposit (so retention may delete it). */
+const makeClosingAccount = (type: string) =>
+  Workflow.make({
+    type,
+    state: Schema.Struct({ balance: Schema.Number }),
+    input: Deposit,
+    event: Deposited,
+    initialState: { balance: 0 },
+    workflowId: { field: "accountId" },
+    evolve: (state, event) => ({ balance: state.balance + event.amount }),
+    decide: (_now, _state, input) => Decision.accept(new Deposited({ amount: input.amount })),
+    isTerminal: (state) => state.balance > 0
   })
 
 /** A read model table per test, in the same database as the events. */
@@ -253,6 +267,91 @@ export const suite = (
           assert.isTrue(events[0].globalSequence < events[1].globalSequence)
           if (concurrentWriters) assert.isTrue(events[0].globalSequence < naiveCheckpoint)
         }))
+    })
+
+    describe("retention", () => {
+      // Each test on a fresh database: the suite's other projections would hold retention back too.
+      const fresh = () => PgWorkflowStore.layer.pipe(Layer.provideMerge(database()))
+      const eventCount = (type: string) =>
+        Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          Effect.map(
+            sql<{ n: unknown }>`SELECT count(*) AS n FROM ironflow.events WHERE workflow_type = ${type}`,
+            ([row]) => Number(row.n)
+          ))
+
+      it.effect("a projection that has started holds retention back before its first checkpoint", () =>
+        Effect.gen(function*() {
+          const Closing = makeClosingAccount(uniqueType("closing"))
+          const service = yield* makeService([Closing])
+          yield* service.execute(Closing, new Deposit({ accountId: "c", amount: 1 }))
+          yield* awaitReadable(Closing.type)
+          let failing = true
+          let attempts = 0
+          // Its first event keeps failing, so it applies nothing (and checkpoints nothing) for a while.
+          const projection = Projection.make({
+            name: uniqueType("closing-projection"),
+            workflows: [Closing],
+            handle: () =>
+              Effect.suspend(() => {
+                attempts++
+                return failing ? Effect.fail("not yet" as const) : Effect.void
+              })
+          })
+          yield* Effect.gen(function*() {
+            yield* TestRuntime.awaitCondition(
+              Effect.sync(() =>
+                attempts > 0
+              ),
+              { description: "a first attempt" }
+            )
+            yield* TestClock.adjust("2 days")
+            const held = yield* Retention.prune({ olderThan: "1 day", completedInstances: true })
+            assert.strictEqual(held.instances, 0)
+            assert.strictEqual(yield* eventCount(Closing.type), 1)
+
+            failing = false
+            const store = yield* WorkflowStore.WorkflowStore
+            yield* TestRuntime.awaitCondition(
+              Effect.map(
+                store.projectionPositions,
+                (ps) => ps.some((p) => p.name === projection.name && p.lastSequence > 0)
+              ),
+              { description: "the projection to read the event" }
+            )
+            const released = yield* Retention.prune({ olderThan: "1 day", completedInstances: true })
+            assert.strictEqual(released.instances, 1)
+            assert.strictEqual(yield* eventCount(Closing.type), 0)
+          }).pipe(
+            Effect.provide(
+              Projection.layer([projection], { errorBackoffBase: "20 millis", errorBackoffMax: "50 millis" })
+            )
+          )
+        }).pipe(Effect.provide(fresh())), 60_000)
+
+      it.effect("a declared projection holds retention back until it is forgotten", () =>
+        Effect.gen(function*() {
+          const Closing = makeClosingAccount(uniqueType("closing"))
+          const service = yield* makeService([Closing])
+          yield* service.execute(Closing, new Deposit({ accountId: "c", amount: 1 }))
+          const retired = Projection.make({
+            name: uniqueType("retired"),
+            workflows: [Closing],
+            handle: () =>
+              Effect.void
+          })
+          yield* Projection.declare(retired)
+          yield* Projection.declare(retired) // idempotent
+          const store = yield* WorkflowStore.WorkflowStore
+          const [position] = (yield* store.projectionPositions).filter((p) => p.name === retired.name)
+          assert.strictEqual(position.lastSequence, 0)
+          yield* TestClock.adjust("2 days")
+          assert.strictEqual((yield* Retention.prune({ olderThan: "1 day", completedInstances: true })).instances, 0)
+          assert.isTrue(yield* Projection.forget(retired.name))
+          assert.isFalse(yield* Projection.forget(retired.name))
+          assert.isFalse((yield* store.projectionPositions).some((p) => p.name === retired.name))
+          assert.strictEqual((yield* Retention.prune({ olderThan: "1 day", completedInstances: true })).instances, 1)
+          assert.strictEqual(yield* eventCount(Closing.type), 0)
+        }).pipe(Effect.provide(fresh())), 60_000)
     })
 
     describe("Projection.layer", () => {

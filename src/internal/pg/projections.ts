@@ -24,6 +24,7 @@ export const make = (
   | "projectionTick"
   | "resetProjection"
   | "projectionPositions"
+  | "forgetProjection"
 > => ({
   fetchEventsSince: (after, limit) =>
     sql<Record<string, unknown>>`
@@ -101,6 +102,13 @@ export const make = (
       sql.withTransaction,
       Effect.mapError((e) => isSqlError(e) ? new StoreError({ operation: `reset projection ${name}`, cause: e }) : e)
     ),
+  forgetProjection: (name) =>
+    Effect.gen(function*() {
+      yield* sql`SELECT pg_advisory_xact_lock(${PROJECTION_LOCK_SPACE}, hashtext(${name}))`
+      const gone = yield* sql`DELETE FROM ironflow.projection_positions WHERE projection_name = ${name}
+        RETURNING projection_name`
+      return gone.length > 0
+    }).pipe(sql.withTransaction, Effect.mapError(storeError("forget a projection"))),
   projectionPositions: sql<Record<string, unknown>>`
     SELECT p.projection_name, p.last_sequence, p.last_transaction_id::text AS last_transaction_id, p.updated_at,
       (SELECT count(*) FROM ironflow.events e
