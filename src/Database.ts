@@ -95,7 +95,9 @@ const isAlive = (pid: number): boolean => {
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<SqlClient.SqlClient, SqlError> =>
+export const layer = (
+  options: Options
+): Layer.Layer<SqlClient.SqlClient, SqlError | PgliteClient.PgliteNotInstalled> =>
   options._tag === "Postgres"
     ? PgClient.layer({
       url: options.url,
@@ -112,8 +114,10 @@ export const layer = (options: Options): Layer.Layer<SqlClient.SqlClient, SqlErr
  * @since 0.1.0
  * @category layers
  */
-export const layerFromEnv = (): Layer.Layer<SqlClient.SqlClient, SqlError | ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(config, layer))
+export const layerFromEnv = (): Layer.Layer<
+  SqlClient.SqlClient,
+  SqlError | PgliteClient.PgliteNotInstalled | ConfigError.ConfigError
+> => Layer.unwrapEffect(Effect.map(config, layer))
 
 /**
  * Describes where the options point, without secrets.
