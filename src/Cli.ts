@@ -18,9 +18,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import { resolve } from "node:path"
-import { pathToFileURL } from "node:url"
 import * as Database from "./Database.js"
+import { importModule } from "./internal/moduleLoader.js"
 import * as Migrations from "./Migrations.js"
 import * as PgWorkflowStore from "./PgWorkflowStore.js"
 import * as Projection from "./Projection.js"
@@ -51,7 +50,8 @@ const offset = Options.integer("offset").pipe(Options.withDescription("Skip this
 const timers = Options.boolean("timers").pipe(Options.withDescription("Timers instead of effects"))
 const workflowsModule = Options.text("workflows").pipe(
   Options.withDescription(
-    "A module whose exported workflow definitions let `show` rebuild the typed state (default: IRONFLOW_WORKFLOWS)"
+    "A module whose exported workflow definitions let `show` rebuild the typed state (default: IRONFLOW_WORKFLOWS): " +
+      "a .js module, or a .ts module when tsx is installed"
   ),
   Options.optional
 )
@@ -162,7 +162,7 @@ const loadWorkflows = (module: Option.Option<string>) =>
     const path = Option.orElse(module, () => fromEnv)
     if (Option.isNone(path)) return [] as ReadonlyArray<Workflow.Any>
     const loaded = yield* Effect.tryPromise({
-      try: () => import(pathToFileURL(resolve(path.value)).href) as Promise<Record<string, unknown>>,
+      try: () => importModule(path.value),
       catch: (cause) =>
         new CliError({ reason: `cannot load workflows from ${path.value}: ${(cause as Error).message}` })
     })
@@ -310,7 +310,7 @@ const loadModule = (module: Option.Option<string>) =>
     const path = Option.orElse(module, () => fromEnv)
     if (Option.isNone(path)) return [] as ReadonlyArray<unknown>
     const loaded = yield* Effect.tryPromise({
-      try: () => import(pathToFileURL(resolve(path.value)).href) as Promise<Record<string, unknown>>,
+      try: () => importModule(path.value),
       catch: (cause) => new CliError({ reason: `cannot load ${path.value}: ${(cause as Error).message}` })
     })
     return Object.values(loaded)
