@@ -18,6 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import { readFileSync } from "node:fs"
 import * as Database from "./Database.js"
 import { importModule } from "./internal/moduleLoader.js"
 import * as Migrations from "./Migrations.js"
@@ -590,8 +591,11 @@ export const command = Command.make("ironflow").pipe(
   Command.withSubcommands([migrateCommand, instances, deadLetters, stats, projections, diagram, prune])
 )
 
+// The installed package's version (package.json is one level above src/ and dist/ alike).
+const version: string = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version
+
 /**
  * @since 0.1.0
  * @category commands
  */
-export const run = Command.run(command, { name: "ironflow", version: "0.1.0" })
+export const run = Command.run(command, { name: "ironflow", version })
