@@ -2,7 +2,7 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", ".ironflow/**", "**/*.js", "**/*.mjs"] },
+  { ignores: ["node_modules/**", ".ironflow/**", "dist/**", "docs/**", "**/*.js", "**/*.mjs"] },
   ...tseslint.configs.recommended,
   ...effect.configs.dprint,
   {

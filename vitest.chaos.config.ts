@@ -1,7 +1,9 @@
 import { defineConfig } from "vitest/config"
+import { alias } from "./vitest.shared.js"
 
 // The chaos suites (npm run test:chaos runs them after the process scenarios); `npm test` does not pick them up.
 export default defineConfig({
+  resolve: { alias },
   test: {
     include: ["test/chaos/**/*.chaos.ts"],
     setupFiles: ["./test/setup.ts"],

@@ -18,9 +18,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import { resolve } from "node:path"
-import { pathToFileURL } from "node:url"
+import { readFileSync } from "node:fs"
 import * as Database from "./Database.js"
+import { importModule } from "./internal/moduleLoader.js"
 import * as Migrations from "./Migrations.js"
 import * as PgWorkflowStore from "./PgWorkflowStore.js"
 import * as Projection from "./Projection.js"
@@ -62,7 +62,8 @@ const offset = Options.integer("offset").pipe(
 const timers = Options.boolean("timers").pipe(Options.withDescription("Timers instead of effects"))
 const workflowsModule = Options.text("workflows").pipe(
   Options.withDescription(
-    "A module whose exported workflow definitions let `show` rebuild the typed state (default: IRONFLOW_WORKFLOWS)"
+    "A module whose exported workflow definitions let `show` rebuild the typed state (default: IRONFLOW_WORKFLOWS): " +
+      "a .js module, or a .ts module when tsx is installed"
   ),
   Options.optional
 )
@@ -216,7 +217,7 @@ const loadWorkflows = (module: Option.Option<string>) =>
     const path = Option.orElse(module, () => fromEnv)
     if (Option.isNone(path)) return [] as ReadonlyArray<Workflow.Any>
     const loaded = yield* Effect.tryPromise({
-      try: () => import(pathToFileURL(resolve(path.value)).href) as Promise<Record<string, unknown>>,
+      try: () => importModule(path.value),
       catch: (cause) =>
         new CliError({ reason: `cannot load workflows from ${path.value}: ${(cause as Error).message}` })
     })
@@ -364,7 +365,7 @@ const loadModule = (module: Option.Option<string>) =>
     const path = Option.orElse(module, () => fromEnv)
     if (Option.isNone(path)) return [] as ReadonlyArray<unknown>
     const loaded = yield* Effect.tryPromise({
-      try: () => import(pathToFileURL(resolve(path.value)).href) as Promise<Record<string, unknown>>,
+      try: () => importModule(path.value),
       catch: (cause) => new CliError({ reason: `cannot load ${path.value}: ${(cause as Error).message}` })
     })
     return Object.values(loaded)
@@ -690,8 +691,11 @@ export const command = Command.make("ironflow").pipe(
   Command.withSubcommands([migrateCommand, instances, deadLetters, stats, projections, diagram, prune])
 )
 
+// The installed package's version (package.json is one level above src/ and dist/ alike).
+const version: string = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version
+
 /**
  * @since 0.1.0
  * @category commands
  */
-export const run = Command.run(command, { name: "ironflow", version: "0.1.0" })
+export const run = Command.run(command, { name: "ironflow", version })

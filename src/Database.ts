@@ -62,7 +62,7 @@ export const config: Config.Config<Options> = Config.all({
  */
 export const layer = (
   options: Options
-): Layer.Layer<SqlClient.SqlClient, SqlError | PgliteClient.DataDirectoryError> =>
+): Layer.Layer<SqlClient.SqlClient, SqlError | PgliteClient.DataDirectoryError | PgliteClient.PgliteNotInstalled> =>
   options._tag === "Postgres"
     ? PgClient.layer({
       url: options.url,
@@ -79,7 +79,7 @@ export const layer = (
  */
 export const layerFromEnv = (): Layer.Layer<
   SqlClient.SqlClient,
-  SqlError | PgliteClient.DataDirectoryError | ConfigError.ConfigError
+  SqlError | PgliteClient.DataDirectoryError | PgliteClient.PgliteNotInstalled | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(config, layer))
 
 /**

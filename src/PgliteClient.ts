@@ -14,6 +14,11 @@
  * `DataDirectoryInUse`, naming its pid; a lock left by a process that is gone
  * (or whose pid now belongs to another process) is taken over.
  *
+ * `@electric-sql/pglite` is an optional peer dependency of ironflow: it is
+ * loaded when a client is made, and a missing package fails with
+ * {@link PgliteNotInstalled}. Applications that only use PostgreSQL need not
+ * install it.
+ *
  * @since 0.1.0
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
@@ -21,7 +26,7 @@ import { makeCompiler } from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
-import { PGlite } from "@electric-sql/pglite"
+import type { PGlite } from "@electric-sql/pglite"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -35,11 +40,65 @@ import { dirname, join, resolve } from "node:path"
 import * as DataDirectory from "./internal/dataDirectory.js"
 
 /**
+ * The PGlite database behind a {@link PgliteClient}, typed structurally so that
+ * ironflow's declarations never require PGlite's own (which need the DOM and
+ * WebAssembly libraries). Cast it to `PGlite` from `@electric-sql/pglite` for
+ * the rest of its API.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PgliteDatabase {
+  readonly query: <T = Record<string, unknown>>(
+    sql: string,
+    params?: Array<unknown>
+  ) => Promise<{ readonly rows: Array<T> }>
+  readonly exec: (sql: string) => Promise<Array<{ readonly rows: Array<Record<string, unknown>> }>>
+  readonly listen: (channel: string, callback: (payload: string) => void) => Promise<() => Promise<void>>
+  readonly close: () => Promise<void>
+  readonly closed: boolean
+}
+
+/**
+ * `@electric-sql/pglite`, the embedded database, is not installed: it is an
+ * optional peer dependency of ironflow. Install it
+ * (`npm install @electric-sql/pglite@^0.5.17`) or use PostgreSQL.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PgliteNotInstalled extends Schema.TaggedError<PgliteNotInstalled>("ironflow/PgliteNotInstalled")(
+  "PgliteNotInstalled",
+  { cause: Schema.Defect }
+) {
+  override get message(): string {
+    return "the embedded database needs the package @electric-sql/pglite, an optional peer dependency of ironflow: " +
+      "install it (npm install @electric-sql/pglite@^0.5.17) or use PostgreSQL (DATABASE_URL)"
+  }
+}
+
+const isModuleNotFound = (error: unknown): boolean =>
+  typeof error === "object" && error !== null &&
+  ((error as { code?: unknown }).code === "ERR_MODULE_NOT_FOUND" ||
+    (error as { code?: unknown }).code === "MODULE_NOT_FOUND") &&
+  String((error as { message?: unknown }).message).includes("@electric-sql/pglite")
+
+// Loaded on first use: `@electric-sql/pglite` is an optional peer dependency.
+const loadPglite: Effect.Effect<typeof PGlite, PgliteNotInstalled | SqlError> = Effect.tryPromise({
+  try: () => import("@electric-sql/pglite").then((module) => module.PGlite),
+  catch: (cause) =>
+    isModuleNotFound(cause)
+      ? new PgliteNotInstalled({ cause })
+      : new SqlError({ cause, message: "PgliteClient: failed to load @electric-sql/pglite" })
+})
+
+/**
  * @since 0.1.0
  * @category models
  */
 export interface PgliteClient extends SqlClient.SqlClient {
-  readonly pglite: PGlite
+  /** The PGlite database (see {@link PgliteDatabase}). */
+  readonly pglite: PgliteDatabase
   /** Notifications sent with `NOTIFY` / `pg_notify` inside this database. */
   readonly listen: (channel: string) => Stream.Stream<string, SqlError>
 }
@@ -154,8 +213,11 @@ const sqlError = (message: string) => (cause: unknown) => {
  */
 export const make = (
   config: PgliteClientConfig = {}
-): Effect.Effect<PgliteClient, SqlError | DataDirectoryError, Scope.Scope | Reactivity.Reactivity> =>
-  config.dataDir === undefined ? open(config) : shared(config.dataDir, config)
+): Effect.Effect<
+  PgliteClient,
+  SqlError | DataDirectoryError | PgliteNotInstalled,
+  Scope.Scope | Reactivity.Reactivity
+> => config.dataDir === undefined ? open(config) : shared(config.dataDir, config)
 
 interface Shared {
   refs: number
@@ -199,7 +261,7 @@ const prepare = (dataDir: string, create: boolean): Effect.Effect<string, DataDi
 const shared = (
   dataDir: string,
   config: PgliteClientConfig
-): Effect.Effect<PgliteClient, SqlError | DataDirectoryError, Scope.Scope> =>
+): Effect.Effect<PgliteClient, SqlError | DataDirectoryError | PgliteNotInstalled, Scope.Scope> =>
   Effect.acquireRelease(
     registry.lock.withPermits(1)(Effect.gen(function*() {
       const path = yield* prepare(dataDir, config.create ?? true)
@@ -250,8 +312,9 @@ const shared = (
 
 const open = (
   config: PgliteClientConfig
-): Effect.Effect<PgliteClient, SqlError, Scope.Scope | Reactivity.Reactivity> =>
+): Effect.Effect<PgliteClient, SqlError | PgliteNotInstalled, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
+    const PGlite = yield* loadPglite
     const db = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () =>
@@ -311,8 +374,9 @@ const open = (
       spanAttributes: [["db.system.name", "postgresql"], ["db.namespace", config.dataDir ?? "memory"]]
     })
 
+    const database: PgliteDatabase = db
     return Object.assign(client, {
-      pglite: db,
+      pglite: database,
       listen: (channel: string) =>
         Stream.asyncPush<string, SqlError>((emit) =>
           Effect.acquireRelease(
@@ -334,7 +398,7 @@ const open = (
  */
 export const layer = (
   config: PgliteClientConfig = {}
-): Layer.Layer<PgliteClient | SqlClient.SqlClient, SqlError | DataDirectoryError> =>
+): Layer.Layer<PgliteClient | SqlClient.SqlClient, SqlError | DataDirectoryError | PgliteNotInstalled> =>
   Layer.scopedContext(
     Effect.map(
       make(config),

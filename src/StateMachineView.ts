@@ -49,7 +49,11 @@ export class StateInfo extends Data.Class<{
   static make(status: string): StateInfo {
     return new StateInfo({ status, fields: new Map(), isTerminal: false })
   }
-  /** A field shown as text (its `String(...)`). */
+  /**
+   * A field shown as text (its `String(...)`).
+   *
+   * @since 0.1.0
+   */
   withField(name: string, value: { toString(): string }): StateInfo {
     return this.set(name, FieldValue.String({ value: String(value) }))
   }
@@ -65,6 +69,7 @@ export class StateInfo extends Data.Class<{
   terminal(isTerminal: boolean): StateInfo {
     return new StateInfo({ ...this, isTerminal })
   }
+  /** @internal */
   private set(name: string, value: FieldValue): StateInfo {
     const fields = new Map(this.fields)
     fields.set(name, value)
@@ -186,6 +191,8 @@ export class StateMachineDefinition extends Data.Class<{
    * (`from --> to : label`, the label being the input, then `[effects]`, then
    * `⏱timers`, joined by a space), then `name --> [*]` per terminal state.
    * Lines joined by `\n`, no trailing newline.
+   *
+   * @since 0.1.0
    */
   toMermaid(): string {
     const lines = ["stateDiagram-v2", `    [*] --> ${this.initialState}`]
@@ -206,6 +213,8 @@ export class StateMachineDefinition extends Data.Class<{
    * line, one edge per transition (label parts joined by the two characters
    * `\n`, the timer part prefixed `timer:`), a blank line, a double circle per
    * terminal state, `}`. Labels are not escaped.
+   *
+   * @since 0.1.0
    */
   toDot(): string {
     const lines = ["digraph workflow {", "    rankdir=LR;", "    node [shape=box];", ""]

@@ -391,6 +391,37 @@ const WorkflowProto = {
  * input variant, an empty type name, a variant field named `type`) throws
  * `WorkflowDefinitionError` here, when the workflow is defined.
  *
+ * @example
+ * ```ts
+ * // A counter that can be closed
+ * import { Schema } from "effect"
+ * import { Decision, Workflow } from "ironflow"
+ *
+ * class Add extends Schema.TaggedClass<Add>()("Add", { counterId: Schema.String, amount: Schema.Number }) {}
+ * class Close extends Schema.TaggedClass<Close>()("Close", { counterId: Schema.String }) {}
+ * class Added extends Schema.TaggedClass<Added>()("Added", { amount: Schema.Number }) {}
+ * class Closed extends Schema.TaggedClass<Closed>()("Closed", {}) {}
+ *
+ * export const Counter = Workflow.make({
+ *   type: "counter",
+ *   state: Schema.Struct({ total: Schema.Number, closed: Schema.Boolean }),
+ *   input: Schema.Union(Add, Close),
+ *   event: Schema.Union(Added, Closed),
+ *   rejection: Schema.String,
+ *   initialState: { total: 0, closed: false },
+ *   workflowId: { field: "counterId" },
+ *   evolve: (state, event) =>
+ *     event._tag === "Added" ? { ...state, total: state.total + event.amount } : { ...state, closed: true },
+ *   decide: (_now, _state, input) =>
+ *     input._tag === "Close"
+ *       ? Decision.accept(new Closed())
+ *       : input.amount > 0
+ *       ? Decision.accept(new Added({ amount: input.amount }))
+ *       : Decision.reject("amount must be positive"),
+ *   isTerminal: (state) => state.closed
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */

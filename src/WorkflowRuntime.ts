@@ -521,6 +521,67 @@ export const make: Effect.Effect<
  * the `WorkflowService` and `DeadLetters` it uses. An application is
  * `NodeRuntime.runMain(Layer.launch(app))`; SIGINT/SIGTERM drain the workers.
  *
+ * @example
+ * ```ts
+ * // An application that runs its workflows' effects and timers
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Effect, Layer, Option, Schema } from "effect"
+ * import {
+ *   Decision,
+ *   PgliteClient,
+ *   PgWorkflowStore,
+ *   RuntimeConfig,
+ *   Workflow,
+ *   WorkflowRegistry,
+ *   WorkflowRuntime,
+ *   WorkflowService
+ * } from "ironflow"
+ *
+ * class Send extends Schema.TaggedClass<Send>()("Send", { mailId: Schema.String, to: Schema.String }) {}
+ * class Sent extends Schema.TaggedClass<Sent>()("Sent", { mailId: Schema.String }) {}
+ * class Requested extends Schema.TaggedClass<Requested>()("Requested", {}) {}
+ * class Delivered extends Schema.TaggedClass<Delivered>()("Delivered", {}) {}
+ * class Deliver extends Schema.TaggedClass<Deliver>()("Deliver", { to: Schema.String }) {}
+ *
+ * const Mail = Workflow.make({
+ *   type: "mail",
+ *   state: Schema.Struct({ sent: Schema.Boolean }),
+ *   input: Schema.Union(Send, Sent),
+ *   event: Schema.Union(Requested, Delivered),
+ *   effect: Deliver,
+ *   initialState: { sent: false },
+ *   workflowId: { field: "mailId" },
+ *   evolve: (_state, event) => ({ sent: event._tag === "Delivered" }),
+ *   decide: (_now, _state, input) =>
+ *     input._tag === "Send"
+ *       ? Decision.accept(new Requested()).pipe(Decision.withEffect(new Deliver({ to: input.to })))
+ *       : Decision.accept(new Delivered()),
+ *   isTerminal: (state) => state.sent
+ * })
+ *
+ * // The handler runs each effect at least once and routes its result back to the workflow.
+ * const MailHandler = Mail.handler((effect, ctx) =>
+ *   Effect.log(`mail to ${effect.to}`).pipe(
+ *     Effect.as(Option.some(new Sent({ mailId: ctx.workflow.workflowId })))
+ *   )
+ * )
+ *
+ * const App = WorkflowRuntime.layer.pipe(
+ *   Layer.provide(WorkflowRegistry.layer([MailHandler])),
+ *   Layer.provide(RuntimeConfig.layerFromEnv()),
+ *   Layer.provide(PgWorkflowStore.layer), // applies the migrations
+ *   Layer.provide(PgliteClient.layer()) // in memory here; Database.layerFromEnv() in an application
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const service = yield* WorkflowService.WorkflowService
+ *   yield* service.execute(Mail, new Send({ mailId: "m-1", to: "ada@example.com" }))
+ * })
+ *
+ * // A service keeps its workers up until SIGINT/SIGTERM: NodeRuntime.runMain(Layer.launch(App))
+ * NodeRuntime.runMain(program.pipe(Effect.provide(App)))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -13,7 +13,6 @@ import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
-import type { Signal } from "./internal/signal.js"
 import type { StoreError, UniqueKeyConflict } from "./WorkflowError.js"
 
 /**
@@ -356,6 +355,20 @@ export interface WorkerInfo {
   readonly startedAt: Date
   readonly heartbeatAt: Date
   readonly expiresAt: Date
+}
+
+/**
+ * A broadcast wake-up. A waiter first takes a ticket, then looks for work, then
+ * awaits the ticket: a signal sent between the look and the wait is not lost.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Signal {
+  /** Wakes every current waiter. */
+  readonly notify: Effect.Effect<void>
+  /** Takes a ticket; the returned effect completes at the next `notify` after it was taken. */
+  readonly ticket: Effect.Effect<Effect.Effect<void>>
 }
 
 /**

@@ -29,7 +29,8 @@ const run = (
   Effect.async<Run>((resume) => {
     const child = execFile(command, args, {
       cwd: root,
-      env: { ...process.env, ...env, FORCE_COLOR: "0", NO_COLOR: "1" },
+      // IRONFLOW_FROM_SOURCE: test the sources, never a dist/ left by an earlier `npm run build`
+      env: { ...process.env, IRONFLOW_FROM_SOURCE: "1", ...env, FORCE_COLOR: "0", NO_COLOR: "1" },
       timeout
     }, (error, stdout, stderr) => {
       resume(Effect.succeed({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }))

@@ -1,19 +1,10 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
+import type { Signal } from "../WorkflowStore.js"
 
-/**
- * A broadcast wake-up. A waiter first takes a ticket, then looks for work, then
- * awaits the ticket: a signal sent between the look and the wait is not lost.
- *
- * @internal
- */
-export interface Signal {
-  /** Wakes every current waiter. */
-  readonly notify: Effect.Effect<void>
-  /** Takes a ticket; the returned effect completes at the next `notify` after it was taken. */
-  readonly ticket: Effect.Effect<Effect.Effect<void>>
-}
+/** @internal */
+export type { Signal }
 
 /** @internal */
 export const make: Effect.Effect<Signal> = Effect.sync(() => {
