@@ -120,7 +120,7 @@ export class PayloadTooLarge
  * `uniqueKey`) threw. Nothing is written for the input; a routed effect or a
  * timer counts it as a failed attempt.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category errors
  */
 export class WorkflowFunctionError
@@ -144,7 +144,7 @@ export class WorkflowFunctionError
  * deep, or a timer delay that is infinite or past the representable range.
  * Refused before anything is written.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category errors
  */
 export class UnstorableValue extends Schema.TaggedError<UnstorableValue>("ironflow/UnstorableValue")(

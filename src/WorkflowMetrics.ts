@@ -94,7 +94,7 @@ export const expiredLeases = gauge(
 )
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category metrics
  */
 export const longRunning = gauge(

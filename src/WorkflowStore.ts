@@ -320,7 +320,7 @@ export interface QueueStats {
 /**
  * How long a claimed row may be held before `QueueStats.longRunning` counts it.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constants
  */
 export const longRunningAfterMillis = 60_000
@@ -414,7 +414,7 @@ export interface ProjectionPosition {
 /**
  * An instance a group transaction locks (and creates if missing).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface InstanceRequest {
@@ -429,7 +429,7 @@ export interface InstanceRequest {
 /**
  * An instance as a group transaction found it, once locked.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export type GroupInstance =
@@ -455,7 +455,7 @@ export type GroupInstance =
  * cancellations (applied to timers that existed before the group), timers
  * (a keyed timer replaces the pending one of its key), completion, snapshot.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface InstanceWrites {
@@ -475,7 +475,7 @@ export interface InstanceWrites {
 /**
  * A failed attempt to record.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface FailedAttempt {
@@ -489,7 +489,7 @@ export interface FailedAttempt {
  * What becomes of claimed rows, written in one statement and fenced by the
  * lease: only rows still held by `lockedBy` change.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface Settlements {
@@ -505,7 +505,7 @@ export interface Settlements {
 /**
  * Everything one group transaction writes.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface GroupWrites {
@@ -519,7 +519,7 @@ export interface GroupWrites {
 /**
  * A group transaction, once its instances and rows are locked.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface LockedGroup {
