@@ -6,7 +6,11 @@
  * answer from a script.
  *
  * ```ts
- * it.layer(TestRuntime.layer({ handlers: [payments.handler] }))("order", (it) => {
+ * import { layer } from "@effect/vitest"
+ *
+ * // `layer(...)`, not `it.layer(...)` more than once per file: after its first use,
+ * // @effect/vitest's `it.layer` builds on the first layer and shares its services.
+ * layer(TestRuntime.layer({ handlers: [payments.handler] }))("order", (it) => {
  *   it.effect("cancels when payment times out", () =>
  *     Effect.gen(function*() {
  *       const service = yield* WorkflowService.WorkflowService
@@ -19,8 +23,10 @@
  *
  * @since 0.1.0
  */
+import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Data from "effect/Data"
@@ -118,7 +124,8 @@ export interface Options<Registrations extends ReadonlyArray<Workflow.Registrati
 /**
  * A running runtime (workers started) on a fresh, migrated database, with
  * the fast test configuration. Provides `WorkflowRuntime`, `WorkflowService`,
- * `DeadLetters` and `WorkflowStore`; everything is released with the layer.
+ * `DeadLetters`, `WorkflowStore` and the database's `SqlClient`; everything
+ * is released with the layer.
  *
  * @since 0.1.0
  * @category layers
@@ -129,7 +136,8 @@ export const layer = <const Registrations extends ReadonlyArray<Workflow.Registr
   | WorkflowRuntime.WorkflowRuntime
   | WorkflowService.WorkflowService
   | DeadLetters.DeadLetters
-  | WorkflowStore.WorkflowStore,
+  | WorkflowStore.WorkflowStore
+  | SqlClient.SqlClient,
   unknown,
   WorkflowRegistry.Requirements<Registrations>
 > =>
@@ -142,8 +150,115 @@ export const layer = <const Registrations extends ReadonlyArray<Workflow.Registr
     Layer.provide(RuntimeConfig.layer({ ...testConfig, ...options.config })),
     Layer.provide(WorkflowService.layerConfig(options.serviceConfig ?? {})),
     Layer.provideMerge(PgWorkflowStore.layer),
-    Layer.provide(options.database ?? embedded())
+    Layer.provideMerge(options.database ?? embedded())
   )
+
+/**
+ * The `SqlClient` in context is not the database a test expected.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WrongDatabase extends Data.TaggedError("WrongDatabase")<{
+  readonly expected: "embedded" | "postgres"
+  readonly found: string
+}> {
+  override get message() {
+    return `expected the ${
+      this.expected === "postgres" ? "PostgreSQL server" : "embedded database"
+    }, found ${this.found}`
+  }
+}
+
+/**
+ * Proves which database the test talks to, asking the database itself.
+ * `"embedded"`: PGlite. `"postgres"`: a PostgreSQL server (not PGlite,
+ * reached over a socket) on which a separate connection reads back what was
+ * written. What is written: a row through the `SqlClient` (table
+ * `public.ironflow_test_probe`) and, when a `WorkflowStore` is in context
+ * (as in `layer`), an instance with one event through the store (workflow
+ * type `ironflow_test_probe_*`, deleted again), so a store left on another
+ * database is caught too. Use it inside a test that is meant to run on both.
+ *
+ * @since 0.1.0
+ * @category awaiting
+ */
+export const assertDatabase = (
+  expected: "embedded" | "postgres"
+): Effect.Effect<void, WrongDatabase | SqlError | StoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const store = yield* Effect.serviceOption(WorkflowStore.WorkflowStore)
+    const probeType = `ironflow_test_probe_${randomUUID().replace(/-/g, "")}`
+    const probeEvents = `(SELECT count(*) FROM ironflow.events WHERE workflow_type = '${probeType}')`
+    if (Option.isSome(store)) {
+      yield* store.value.withInstance(
+        { workflowType: probeType, workflowId: "probe", uniqueKey: Option.none() },
+        () =>
+          Effect.succeed(WorkflowStore.UnitOfWork.Commit({
+            writes: {
+              events: [{ type: "Probe" }],
+              effects: [],
+              cancelTimers: [],
+              timers: [],
+              completed: false,
+              observation: Option.none(),
+              snapshot: Option.none()
+            },
+            value: undefined
+          }))
+      ).pipe(Effect.catchTag("UniqueKeyConflict", Effect.die)) // no unique key: cannot happen
+      yield* Effect.addFinalizer(() =>
+        Effect.ignore(Effect.zipRight(
+          sql`DELETE FROM ironflow.events WHERE workflow_type = ${probeType}`,
+          sql`DELETE FROM ironflow.workflow_instances WHERE workflow_type = ${probeType}`
+        ))
+      )
+      const [here] = yield* sql.unsafe<{ n: unknown }>(`SELECT ${probeEvents} AS n`).pipe(
+        Effect.catchAll(() => Effect.succeed([{ n: 0 }]))
+      )
+      if (Number(here.n) !== 1) {
+        return yield* new WrongDatabase({ expected, found: "a WorkflowStore on another database than the SqlClient" })
+      }
+    }
+    const [server] = yield* sql<{ version: string; port: number | null; database: string }>`
+      SELECT version() AS version, inet_server_port() AS port, current_database() AS database`
+    const pglite = /PGlite|emscripten/.test(server.version)
+    if (expected === "embedded") {
+      if (!pglite) return yield* new WrongDatabase({ expected, found: server.version })
+      return
+    }
+    if (pglite) return yield* new WrongDatabase({ expected, found: server.version })
+    // (Beyond this point the store's probe, if any, is on this server: checked again through another connection.)
+    if (server.port === null) {
+      return yield* new WrongDatabase({ expected, found: `${server.version} without a server port` })
+    }
+    const client = yield* Effect.serviceOption(PgClient.PgClient)
+    if (Option.isNone(client)) {
+      return yield* new WrongDatabase({ expected, found: "a SqlClient that is not a PgClient" })
+    }
+    const token = randomUUID()
+    yield* sql`CREATE TABLE IF NOT EXISTS public.ironflow_test_probe (token text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())`
+    yield* sql`INSERT INTO public.ironflow_test_probe (token) VALUES (${token})`
+    const seen = yield* Effect.gen(function*() {
+      const other = yield* PgClient.make({ ...client.value.config, maxConnections: 1, minConnections: 0 })
+      const [row] = yield* other<{ n: unknown; events: unknown; database: string; port: number | null }>`
+        SELECT (SELECT count(*) FROM public.ironflow_test_probe WHERE token = ${token}) AS n,
+          ${other.literal(Option.isSome(store) ? probeEvents : "1")} AS events,
+          current_database() AS database, inet_server_port() AS port`
+      return row
+    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer))
+    yield* sql`DELETE FROM public.ironflow_test_probe WHERE token = ${token}`
+    if (
+      Number(seen.n) !== 1 || Number(seen.events) !== 1 || seen.database !== server.database ||
+      seen.port !== server.port
+    ) {
+      return yield* new WrongDatabase({
+        expected,
+        found: `a database whose writes another connection to ${seen.database} cannot see`
+      })
+    }
+  }).pipe(Effect.scoped)
 
 /**
  * A condition was not met in time.

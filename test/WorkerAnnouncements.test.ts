@@ -14,6 +14,7 @@ import {
   WorkflowRuntime,
   WorkflowStore
 } from "ironflow"
+import { assertBackend } from "./support/database.js"
 
 class Ping extends Schema.TaggedClass<Ping>()("Ping", { id: Schema.String }) {}
 class Pinged extends Schema.TaggedClass<Pinged>()("Pinged", {}) {}
@@ -30,6 +31,9 @@ const Announced = Workflow.make({
 
 describe("worker announcements", () => {
   it.layer(PgWorkflowStore.layer.pipe(Layer.provideMerge(TestRuntime.postgres())), { timeout: 60_000 })((it) => {
+    it.effect(`runs on ${"postgres"}: the database says so, and another connection sees the writes`, () =>
+      assertBackend("postgres"))
+
     it.effect("a runtime is announced while it runs and retired when it stops", () =>
       Effect.gen(function*() {
         const store = yield* WorkflowStore.WorkflowStore

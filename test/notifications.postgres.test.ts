@@ -9,6 +9,7 @@ import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
 import { PgWorkflowStore, TestRuntime, WorkflowStore } from "ironflow"
+import { assertBackend } from "./support/database.js"
 import { commit, timer, uniqueType } from "./support/helpers.js"
 
 /** A second store on the same database, as another process would have. */
@@ -36,6 +37,9 @@ const within = (ticket: Effect.Effect<void>, what: string) =>
 
 describe("notifications on postgres", () => {
   it.layer(PgWorkflowStore.layer.pipe(Layer.provideMerge(TestRuntime.postgres())), { timeout: 60_000 })((it) => {
+    it.effect(`runs on ${"postgres"}: the database says so, and another connection sees the writes`, () =>
+      assertBackend("postgres"))
+
     it.scoped("a commit with effects or timers in another process wakes this process's workers", () =>
       Effect.gen(function*() {
         const here = yield* WorkflowStore.WorkflowStore

@@ -20,6 +20,7 @@ import {
   WorkflowService,
   WorkflowStore
 } from "ironflow"
+import { assertBackend } from "../support/database.js"
 import { makeService, uniqueType } from "../support/helpers.js"
 
 // A ledger whose state depends on the order of its events, so a wrong snapshot shows.
@@ -143,6 +144,9 @@ const makeBooking = (type: string) =>
 export const suite = (label: string, database: () => Layer.Layer<SqlClient.SqlClient, unknown>) =>
   describe(`long-lived workflows on ${label}`, () => {
     it.layer(PgWorkflowStore.layer.pipe(Layer.provideMerge(database())), { timeout: 120_000 })((it) => {
+      it.effect(`runs on ${label}: the database says so, and another connection sees the writes`, () =>
+        assertBackend(label))
+
       it.effect.prop(
         "state from snapshot + newer events equals a full replay",
         [

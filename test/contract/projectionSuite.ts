@@ -7,6 +7,7 @@ import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Option, Schema, TestClock } from "effect"
 import { Decision, PgWorkflowStore, Projection, Retention, TestRuntime, Workflow, WorkflowStore } from "ironflow"
+import { assertBackend } from "../support/database.js"
 import { makeService, uniqueType } from "../support/helpers.js"
 
 class Deposit extends Schema.TaggedClass<Deposit>()("Deposit", { accountId: Schema.String, amount: Schema.Number }) {}
@@ -83,6 +84,9 @@ export const suite = (
 ) =>
   describe(`Projection on ${label}`, () => {
     it.layer(PgWorkflowStore.layer.pipe(Layer.provideMerge(database())), { timeout: 60_000 })((it) => {
+      it.effect(`runs on ${label}: the database says so, and another connection sees the writes`, () =>
+        assertBackend(label))
+
       it.effect("delivers decoded events of its workflow types only, in order, and checkpoints", () =>
         Effect.gen(function*() {
           const Account = makeAccount(uniqueType("account"))

@@ -47,6 +47,7 @@ import {
   WorkflowStore
 } from "ironflow"
 import { randomUUID } from "node:crypto"
+import { assertBackend } from "../support/database.js"
 import {
   CompleteWith,
   EffectlessIncrement,
@@ -177,6 +178,9 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
   it.layer(PgWorkflowStore.layer.pipe(Layer.provideMerge(database)), { timeout: "120 seconds" })(
     `WorkflowRuntime (${label})`,
     (it) => {
+      it.effect(`runs on ${label}: the database says so, and another connection sees the writes`, () =>
+        assertBackend(label))
+
       // -----------------------------------------------------------------------
       // §7.3 tests/postgres/runtime.rs
       // -----------------------------------------------------------------------

@@ -20,6 +20,7 @@ import {
   WorkflowRegistry,
   WorkflowStore
 } from "ironflow"
+import { assertBackend } from "../support/database.js"
 import {
   EffectlessIncrement,
   ForceReject,
@@ -60,6 +61,9 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
   it.layer(PgWorkflowStore.layer.pipe(Layer.provideMerge(database)), { timeout: 60_000 })(
     `WorkflowService contract (${label})`,
     (it) => {
+      it.effect(`runs on ${label}: the database says so, and another connection sees the writes`, () =>
+        assertBackend(label))
+
       describe("registration", () => {
         it.effect("builder_rejects_duplicate_registration", () =>
           Effect.gen(function*() {

@@ -31,6 +31,7 @@ import {
   TestServices
 } from "effect"
 import { Migrations, PgWorkflowStore, Workflow, WorkflowError, WorkflowService, WorkflowStore } from "ironflow"
+import { assertBackend } from "../support/database.js"
 import {
   Close,
   Increment,
@@ -130,6 +131,9 @@ export const suite = (
   it.layer(PgWorkflowStore.layer.pipe(Layer.provideMerge(database)), { timeout: 60_000 })(
     `WorkflowStore contract (${label})`,
     (it) => {
+      it.effect(`runs on ${label}: the database says so, and another connection sees the writes`, () =>
+        assertBackend(label))
+
       describe("units of work", () => {
         it.effect("begin_acquires_lock_and_returns_empty_events", () =>
           Effect.gen(function*() {

@@ -1,15 +1,18 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, layer } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import { TestRuntime, WorkflowService } from "ironflow"
 import { StartTrial, TrialWorkflow } from "../../scratchpad/examples/TrialWorkflow.js"
 
 const charges = TestRuntime.handlerDouble(TrialWorkflow, [TestRuntime.Reply.none()])
 
+// One named `layer(...)` per backend (not `it.layer` in a loop, which shares the first layer's services).
 for (const [name, database] of [["embedded", TestRuntime.embedded()], ["postgres", TestRuntime.postgres()]] as const) {
-  describe(`TrialWorkflow on ${name}`, () => {
-    it.layer(TestRuntime.layer({ handlers: [charges.handler], database }), { timeout: 60_000 })((it) => {
+  layer(TestRuntime.layer({ handlers: [charges.handler], database }), { timeout: 60_000 })(
+    `TrialWorkflow on ${name}`,
+    (it) => {
       it.effect("a trial expires after 24 hours, not before", () =>
         Effect.gen(function*() {
+          yield* TestRuntime.assertDatabase(name) // this run really writes to this database
           const service = yield* WorkflowService.WorkflowService
           yield* service.execute(TrialWorkflow, new StartTrial({ customerId: "c-1" }))
 
@@ -24,6 +27,6 @@ for (const [name, database] of [["embedded", TestRuntime.embedded()], ["postgres
           const state = yield* service.fetchLatestState(TrialWorkflow, "c-1")
           assert.strictEqual(state.status, "expired")
         }))
-    })
-  })
+    }
+  )
 }
