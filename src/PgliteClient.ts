@@ -124,6 +124,25 @@ export interface PgliteClientConfig {
    * fails with `DataDirectoryUnusable` instead.
    */
   readonly create?: boolean | undefined
+  /**
+   * PostgreSQL settings (`name: value`, as in `postgresql.conf`) passed at start, over
+   * {@link defaultSettings}; `null` removes a default.
+   */
+  readonly settings?: Readonly<Record<string, string | number | null>> | undefined
+}
+
+/**
+ * The PostgreSQL settings the embedded database starts with (see the README's
+ * "Embedded database" section for what they save).
+ *
+ * @since 0.1.0
+ * @category configuration
+ */
+export const defaultSettings: Readonly<Record<string, string | number>> = {
+  // PGlite's default is 128 MB (plus what it grows into): PostgreSQL's buffer pool lives in the
+  // WebAssembly heap, which never shrinks. A smaller pool costs little here, since the pages it
+  // drops stay in the in-memory file system or the OS page cache. Durability is not affected.
+  shared_buffers: "16MB"
 }
 
 /**
@@ -320,7 +339,13 @@ const open = (
         try: () =>
           PGlite.create({
             ...(config.dataDir !== undefined ? { dataDir: config.dataDir } : {}),
-            ...(config.relaxedDurability !== undefined ? { relaxedDurability: config.relaxedDurability } : {})
+            ...(config.relaxedDurability !== undefined ? { relaxedDurability: config.relaxedDurability } : {}),
+            startParams: [
+              ...PGlite.defaultStartParams,
+              ...Object.entries({ ...defaultSettings, ...config.settings }).flatMap(([name, value]) =>
+                value === null ? [] : ["-c", `${name}=${value}`]
+              )
+            ]
           }),
         catch: sqlError(
           `PgliteClient: failed to open the embedded database${config.dataDir ? ` in ${config.dataDir}` : ""}`

@@ -96,8 +96,9 @@ export const backend = (): { readonly embedded: boolean; readonly url: string } 
 /** The `SqlClient` of the child: a PgClient pool of `maxConnections`, or the embedded database. */
 export const databaseLayer = (maxConnections: number): Layer.Layer<SqlClient.SqlClient, unknown> => {
   const { embedded, url } = backend()
+  const pglite = args.string("pglite", "")
   return embedded
-    ? PgliteClient.layer()
+    ? PgliteClient.layer(pglite === "" ? {} : JSON.parse(pglite))
     : PgClient.layer({ url: Redacted.make(url), maxConnections, applicationName: "ironflow-bench" })
 }
 
@@ -158,6 +159,16 @@ export const rssSampler = Effect.gen(function*() {
   )
   yield* sample.pipe(Effect.repeat(Schedule.spaced("100 millis")), Effect.forkScoped)
   return { peak: Effect.zipRight(sample, Ref.get(peak)) }
+})
+
+/** RSS after garbage collection (forced when node runs with `--expose-gc`) has had a moment. */
+export const rssAfterGc = Effect.gen(function*() {
+  const gc = (globalThis as { gc?: () => void }).gc
+  for (let i = 0; i < 3; i++) {
+    gc?.()
+    yield* Effect.sleep("200 millis")
+  }
+  return process.memoryUsage().rss
 })
 
 /**

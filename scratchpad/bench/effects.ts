@@ -3,7 +3,9 @@
  * queued directly in `ironflow.outbox` with one INSERT ... SELECT after the
  * migrations ran; then the runtime starts and the clock runs from its start
  * to the last handler call (a no-op returning none). The acks are awaited
- * too, for correctness. Prints effects/s and the peak RSS of this process.
+ * too, for correctness. Prints effects/s and the peak RSS of this process, its
+ * RSS before the database opened and after the runtime and the database were
+ * closed (after a forced GC when node runs with `--expose-gc`).
  *
  * `--store memory` is a diagnostic: the same runtime, but the effect claims
  * are served from an in-memory array and the acks are counted, not written
@@ -27,6 +29,7 @@ import {
   mb,
   progress,
   round,
+  rssAfterGc,
   rssSampler,
   runChild,
   runtimeOptions,
@@ -84,6 +87,7 @@ const program = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const databaseStore = yield* WorkflowStore.WorkflowStore
   const rss = yield* rssSampler
+  const openedRss = process.memoryUsage().rss // the database is open and migrated
 
   const { pending, store } = inMemory ? withMemoryQueue(databaseStore) : {
     store: databaseStore,
@@ -121,7 +125,7 @@ const program = Effect.gen(function*() {
     label,
     `${n} handler calls in ${round(result.handledMs, 1)} ms, acked after ${round(result.ackedMs, 1)} ms`
   )
-  yield* emit({
+  return {
     n,
     config,
     store: inMemory ? "memory" : "database",
@@ -130,14 +134,20 @@ const program = Effect.gen(function*() {
     acked_ms: round(result.ackedMs, 1),
     effects_acked_per_s: round(n / (result.ackedMs / 1000), 0),
     handler_calls: handled.count(),
+    opened_rss_mb: mb(openedRss),
     peak_rss_mb: mb(peak)
-  })
+  }
 })
 
-runChild(
-  program.pipe(
+// RSS with the modules loaded, before the database opens; and once the runtime and the database are closed.
+const startRss = process.memoryUsage().rss
+
+runChild(Effect.gen(function*() {
+  const figures = yield* program.pipe(
     Effect.scoped,
     Effect.provide(PgWorkflowStore.layer),
     Effect.provide(databaseLayer(config.maxConnections))
   )
-)
+  const afterClose = yield* rssAfterGc
+  yield* emit({ ...figures, start_rss_mb: mb(startRss), rss_after_close_mb: mb(afterClose) })
+}))

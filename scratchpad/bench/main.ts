@@ -174,7 +174,8 @@ const program = Effect.gen(function*() {
 
   const onPostgres = (script: string, args: ReadonlyArray<string>, nodeFlags: ReadonlyArray<string> = []) =>
     onFreshDatabase((url) => child(script, ["--db", url, ...args], nodeFlags))
-  const onEmbedded = (script: string, args: ReadonlyArray<string>) => child(script, ["--embedded", ...args])
+  const onEmbedded = (script: string, args: ReadonlyArray<string>, nodeFlags: ReadonlyArray<string> = []) =>
+    child(script, ["--embedded", ...args], nodeFlags)
   const configArg = (c: IronflowConfig) => ["--config", JSON.stringify(c)]
 
   const serverVersion = (yield* admin<{ server_version: string }>`SHOW server_version`)[0].server_version
@@ -332,13 +333,23 @@ const program = Effect.gen(function*() {
     ...configArg(workflowsConfig)
   ], ["--expose-gc"])
 
-  // Scenario 7: scenarios 1 and 2 on the embedded database (PGlite in memory).
+  // Scenario 7: scenarios 1 and 2 on the embedded database (PGlite), with its memory footprint.
   yield* progress("scenario 7: embedded database")
-  const embeddedEffects = yield* onEmbedded("effects.ts", [
-    "--n",
-    String(sizes.embeddedEffects),
-    ...configArg(effectsConfig)
-  ])
+  // Effects with --expose-gc, so that the RSS after close is taken after a forced collection. In memory,
+  // then on a data directory: created (initdb runs in the process) and reopened (an application's restart).
+  const embeddedEffectsRun = (pglite: Record<string, unknown>) =>
+    onEmbedded(
+      "effects.ts",
+      ["--n", String(sizes.embeddedEffects), "--pglite", JSON.stringify(pglite), ...configArg(effectsConfig)],
+      ["--expose-gc"]
+    )
+  const embeddedEffects = yield* embeddedEffectsRun({})
+  const embeddedOnDisk = yield* Effect.scoped(Effect.gen(function*() {
+    const dataDir = `${yield* fs.makeTempDirectoryScoped({ prefix: "ironflow-bench-" })}/data`
+    return { created: yield* embeddedEffectsRun({ dataDir }), reopened: yield* embeddedEffectsRun({ dataDir }) }
+  }))
+  // PGlite's own settings, without ours (shared_buffers), for comparison.
+  const embeddedPgliteDefaults = quick ? undefined : yield* embeddedEffectsRun({ settings: { shared_buffers: null } })
   const embeddedWorkflows = yield* onEmbedded("workflows.ts", [
     "--n",
     String(sizes.embeddedWorkflows),
@@ -384,7 +395,13 @@ const program = Effect.gen(function*() {
     graphile_batched_peak_rss_mb: Math.max(...batchedRuns.map((r) => num(r, "peak_rss_mb"))),
     rss_growth_mb: num(soak, "rss_growth_mb"),
     embedded_effects_per_s: num(embeddedEffects, "effects_per_s"),
-    embedded_workflows_per_s: num(embeddedWorkflows, "workflows_per_s")
+    embedded_workflows_per_s: num(embeddedWorkflows, "workflows_per_s"),
+    embedded_peak_rss_mb: num(embeddedEffects, "peak_rss_mb"),
+    embedded_rss_after_close_mb: num(embeddedEffects, "rss_after_close_mb"),
+    embedded_start_rss_mb: num(embeddedEffects, "start_rss_mb"),
+    embedded_data_dir_created_peak_rss_mb: num(embeddedOnDisk.created, "peak_rss_mb"),
+    embedded_data_dir_reopened_peak_rss_mb: num(embeddedOnDisk.reopened, "peak_rss_mb"),
+    embedded_data_dir_reopened_rss_after_close_mb: num(embeddedOnDisk.reopened, "rss_after_close_mb")
   }
   const extraResults = extras === undefined ? undefined : {
     effects_per_s_in_memory_claims: num(extras.inMemoryClaims, "effects_per_s"),
@@ -456,7 +473,24 @@ const program = Effect.gen(function*() {
       ""
     ],
     ["embedded_effects_per_s", fmt(results.embedded_effects_per_s), "", "", ""],
-    ["embedded_workflows_per_s", fmt(results.embedded_workflows_per_s), "", "", ""]
+    ["embedded_workflows_per_s", fmt(results.embedded_workflows_per_s), "", "", ""],
+    [
+      `embedded_peak_rss_mb (${sizes.embeddedEffects} effects, in memory)`,
+      fmt(results.embedded_peak_rss_mb),
+      embeddedPgliteDefaults === undefined
+        ? ""
+        : `${fmt(num(embeddedPgliteDefaults, "peak_rss_mb"))} with PGlite's default settings`,
+      `(process at start: ${fmt(results.embedded_start_rss_mb)} MB)`,
+      ""
+    ],
+    ["embedded_rss_after_close_mb (in memory)", fmt(results.embedded_rss_after_close_mb), "", "", ""],
+    [
+      "embedded_peak_rss_mb, data directory: created / reopened",
+      `${fmt(results.embedded_data_dir_created_peak_rss_mb)} / ${fmt(results.embedded_data_dir_reopened_peak_rss_mb)}`,
+      "",
+      `(after close, reopened: ${fmt(results.embedded_data_dir_reopened_rss_after_close_mb)} MB)`,
+      ""
+    ]
   ]
   if (extraResults !== undefined) {
     rows.push(
@@ -538,6 +572,8 @@ const program = Effect.gen(function*() {
       history,
       soak,
       embedded_effects: embeddedEffects,
+      embedded_effects_data_dir: embeddedOnDisk,
+      embedded_effects_pglite_defaults: embeddedPgliteDefaults,
       embedded_workflows: embeddedWorkflows
     },
     load_average_at_end: loadavg().map((l) => round(l, 2)),
