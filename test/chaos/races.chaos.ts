@@ -262,7 +262,10 @@ layer(ChaosDatabase.layer.pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Err
                 AND payload->>'type' = 'Ticked'), 0);
             RETURN NEW;
           END $$;
-          CREATE TRIGGER chaos_timer_acks AFTER UPDATE ON ironflow.timers FOR EACH ROW
+          -- Deferred to commit: a firing's ack and its Ticked event commit in one transaction (the ack is
+          -- written first inside it), so the check must look at what the transaction committed.
+          CREATE CONSTRAINT TRIGGER chaos_timer_acks AFTER UPDATE ON ironflow.timers
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
             WHEN (OLD.processed_at IS NULL AND NEW.processed_at IS NOT NULL AND NEW.workflow_type = 'race_ticker')
             EXECUTE FUNCTION chaos_log_timer_ack();`)
         const ids = Array.from({ length: 60 }, (_, i) => `ticker-${i}`)
