@@ -580,6 +580,12 @@ const deadLetters = Command.make("dead-letters").pipe(
   Command.withSubcommands([deadLettersList, deadLettersCount, deadLettersRetry])
 )
 
+const clockNote = (worker: WorkflowStore.WorkerInfo): string =>
+  Option.match(worker.clockOffsetMillis, {
+    onNone: () => "",
+    onSome: (offset) => `, clock ${offset >= 0 ? "+" : "-"}${Duration.format(Duration.millis(Math.abs(offset)))}`
+  }) + (Option.isSome(worker.claimsPaused) ? ", CLAIMS PAUSED" : "")
+
 const stats = Command.make(
   "stats",
   { ...connection, json },
@@ -668,8 +674,14 @@ const stats = Command.make(
         yield* Console.log(`\nlive workers: ${
           workers.length === 0
             ? "none"
-            : workers.map((w) => `${w.workerId} (${w.host} pid ${w.pid}: ${w.workflowTypes.join(", ")})`).join("; ")
+            : workers.map((w) => `${w.workerId} (${w.host} pid ${w.pid}: ${w.workflowTypes.join(", ")}${clockNote(w)})`)
+              .join("; ")
         }`)
+        for (const w of workers) {
+          if (Option.isSome(w.claimsPaused)) {
+            yield* Console.log(`CLAIMS PAUSED on ${w.workerId}: ${w.claimsPaused.value}`)
+          }
+        }
         if (unregistered.length > 0 && workers.length > 0) {
           yield* Console.log(
             `rows of types no live worker runs (left pending, as ironflow 0.6.0 does): ${

@@ -126,7 +126,7 @@ export class ProjectionHandlerError extends Data.TaggedError("ProjectionHandlerE
 
 /**
  * ironflow's `ProjectionConfig`: poll 200 ms, batch 100, error backoff 200 ms
- * doubling up to 5 s.
+ * doubling up to 5 s; plus a handler timeout of 10 s.
  *
  * @since 0.1.0
  * @category models
@@ -136,6 +136,13 @@ export interface ProjectionConfig {
   readonly batchSize: number
   readonly errorBackoffBase: Duration.DurationInput
   readonly errorBackoffMax: Duration.DurationInput
+  /**
+   * Longest a handler may take on one event (real time). A tick holds its
+   * transaction, and on the embedded database its only connection, while
+   * the handler runs: a handler that hangs is interrupted after this, its
+   * event fails the tick as any failing handler does, and executes go on.
+   */
+  readonly handlerTimeout: Duration.DurationInput
 }
 
 /**
@@ -146,7 +153,8 @@ export const defaultConfig: ProjectionConfig = {
   pollInterval: "200 millis",
   batchSize: 100,
   errorBackoffBase: "200 millis",
-  errorBackoffMax: "5 seconds"
+  errorBackoffMax: "5 seconds",
+  handlerTimeout: "10 seconds"
 }
 
 /**
@@ -172,12 +180,22 @@ export interface TickResult {
  */
 export const tick = <W extends Workflow.Any, E, R>(
   projection: Projection<W, E, R>,
-  options: { readonly batchSize?: number | undefined } = {}
+  options: {
+    readonly batchSize?: number | undefined
+    readonly handlerTimeout?: Duration.DurationInput | undefined
+  } = {}
 ): Effect.Effect<Option.Option<TickResult>, StoreError, WorkflowStore | SqlClient.SqlClient | R> =>
   Effect.gen(function*() {
     const store = yield* WorkflowStore
     const sql = yield* SqlClient.SqlClient
     const byType = new Map(projection.workflows.map((w) => [w.type, w] as const))
+    const timeout = Duration.decode(options.handlerTimeout ?? defaultConfig.handlerTimeout)
+    const handle = (event: EventOf<W>): Effect.Effect<void, E | Error, R> =>
+      RealTime.timeoutTo(Effect.as(projection.handle(event), true), timeout, () => false).pipe(
+        Effect.flatMap((done) =>
+          done ? Effect.void : Effect.fail(new Error(`the handler timed out after ${Duration.format(timeout)}`))
+        )
+      )
     return yield* store.projectionTick<TickResult, never, R>(
       projection.name,
       Array.from(byType.keys()),
@@ -215,7 +233,7 @@ export const tick = <W extends Workflow.Any, E, R>(
               createdAt: stored.createdAt
             } as unknown as EventOf<W>
             // A savepoint per event: a failing handler's writes roll back, earlier events stay.
-            const exit = yield* Effect.exit(sql.withTransaction(projection.handle(event)))
+            const exit = yield* Effect.exit(sql.withTransaction(handle(event)))
             if (exit._tag === "Failure") {
               const failure = new ProjectionHandlerError({
                 projection: projection.name,
@@ -284,7 +302,10 @@ export const run = <W extends Workflow.Any, E, R>(
 ): Effect.Effect<never, never, WorkflowStore | SqlClient.SqlClient | R> =>
   Effect.gen(function*() {
     const store = yield* WorkflowStore
-    const { batchSize, errorBackoffBase, errorBackoffMax, pollInterval } = { ...defaultConfig, ...config }
+    const { batchSize, errorBackoffBase, errorBackoffMax, handlerTimeout, pollInterval } = {
+      ...defaultConfig,
+      ...config
+    }
     const base = Duration.toMillis(Duration.decode(errorBackoffBase))
     const max = Duration.toMillis(Duration.decode(errorBackoffMax))
     let failures = 0
@@ -294,7 +315,7 @@ export const run = <W extends Workflow.Any, E, R>(
     })
     const step = Effect.gen(function*() {
       const ticket = yield* store.wakeups.events.ticket
-      const result = yield* tick(projection, { batchSize })
+      const result = yield* tick(projection, { batchSize, handlerTimeout })
       if (Option.isNone(result)) {
         // Another process runs it: look again later.
         return yield* RealTime.sleep(pollInterval)

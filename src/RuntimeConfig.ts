@@ -53,6 +53,15 @@ export interface Shape {
   readonly retention: Option.Option<Retention.Options>
   /** How often queue depths are read into the gauges of `WorkflowMetrics` (default 15 s). */
   readonly queueMetricsInterval: Duration.Duration
+  /**
+   * Largest disagreement between this process's `Clock` and the database's
+   * clock under which it claims work (default 5 s); beyond it the runtime
+   * stops claiming until the clocks agree again. None turns the check off
+   * (tests under `TestClock`, whose time is not the database's).
+   */
+  readonly maxClockSkew: Option.Option<Duration.Duration>
+  /** How often the clock is compared with the database's (default 10 s). */
+  readonly clockCheckInterval: Duration.Duration
 }
 
 /**
@@ -87,6 +96,9 @@ export interface Options {
   readonly leaseHeartbeatInterval?: Duration.DurationInput | undefined
   readonly retention?: Retention.Options | undefined
   readonly queueMetricsInterval?: Duration.DurationInput | undefined
+  /** A bound, or `"off"` for no clock check (what tests under `TestClock` use). */
+  readonly maxClockSkew?: Duration.DurationInput | "off" | undefined
+  readonly clockCheckInterval?: Duration.DurationInput | undefined
 }
 
 /**
@@ -102,7 +114,9 @@ export const defaults = {
   effectWorkers: 1,
   timerWorkers: 1,
   claimBatchSize: 32,
-  handlerConcurrency: 16
+  handlerConcurrency: 16,
+  maxClockSkew: Duration.seconds(5),
+  clockCheckInterval: Duration.seconds(10)
 } as const
 
 const atLeastOne = (n: number | undefined, fallback: number) => Math.max(1, Math.floor(n ?? fallback))
@@ -137,7 +151,11 @@ export const make = (options: Options = {}): Shape => {
         Option.getOrElse(() => Duration.seconds(100))
       ),
     retention: Option.fromNullable(options.retention),
-    queueMetricsInterval: Duration.decode(options.queueMetricsInterval ?? Duration.seconds(15))
+    queueMetricsInterval: Duration.decode(options.queueMetricsInterval ?? Duration.seconds(15)),
+    maxClockSkew: options.maxClockSkew === "off"
+      ? Option.none()
+      : Option.some(Duration.decode(options.maxClockSkew ?? defaults.maxClockSkew)),
+    clockCheckInterval: Duration.decode(options.clockCheckInterval ?? defaults.clockCheckInterval)
   }
 }
 
@@ -198,6 +216,18 @@ export const config: Config.Config<Options> = Config.all({
   ),
   retentionCompletedInstances: Config.option(Config.boolean("retentionCompletedInstances")).pipe(
     Config.withDescription("Retention also deletes completed instances and their events (default false)")
+  ),
+  maxClockSkew: Config.option(
+    Config.literal("off")("maxClockSkew").pipe(
+      Config.orElse((): Config.Config<"off" | Duration.Duration> => Config.duration("maxClockSkew"))
+    )
+  ).pipe(
+    Config.withDescription(
+      "Largest clock disagreement with the database before claims pause, or off (default 5 seconds)"
+    )
+  ),
+  clockCheckInterval: Config.option(Config.duration("clockCheckInterval")).pipe(
+    Config.withDescription("How often the clock is compared with the database's (default 10 seconds)")
   )
 }).pipe(
   Config.map((c): Options => {
@@ -227,7 +257,9 @@ export const config: Config.Config<Options> = Config.all({
       retention: Option.match(c.retentionOlderThan, {
         onNone: () => undefined,
         onSome: (olderThan) => ({ olderThan, completedInstances: value(c.retentionCompletedInstances) })
-      })
+      }),
+      maxClockSkew: value(c.maxClockSkew),
+      clockCheckInterval: value(c.clockCheckInterval)
     }
   })
 )

@@ -53,7 +53,8 @@ import * as WorkflowStore from "./WorkflowStore.js"
 
 /**
  * The fast configuration of ironflow's own test harness: effect poll 50 ms,
- * timer poll 100 ms, shutdown 5 s, retry 3 attempts from 50 ms up to 200 ms.
+ * timer poll 100 ms, shutdown 5 s, retry 3 attempts from 50 ms up to 200 ms,
+ * and no clock check against the database (`TestClock` has its own time).
  *
  * @since 0.1.0
  * @category constants
@@ -62,7 +63,9 @@ export const testConfig: RuntimeConfig.Options = {
   effectPollInterval: "50 millis",
   timerPollInterval: "100 millis",
   shutdownTimeout: "5 seconds",
-  retryPolicy: RetryPolicy.make({ maxAttempts: 3, baseDelay: "50 millis", maxDelay: "200 millis" })
+  retryPolicy: RetryPolicy.make({ maxAttempts: 3, baseDelay: "50 millis", maxDelay: "200 millis" }),
+  // TestClock's time is not the database's: no clock check.
+  maxClockSkew: "off"
 }
 
 /**

@@ -112,6 +112,24 @@ export const deadLetters = gauge("ironflow_dead_letters", "Dead letters (tags: k
  * @since 0.1.0
  * @category metrics
  */
+export const clockOffset = gauge(
+  "ironflow_clock_offset_ms",
+  "How far this runtime's clock is from the database's, in milliseconds (positive: ahead)"
+)
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const claimsPaused = gauge(
+  "ironflow_claims_paused",
+  "1 while this runtime claims nothing because its clock disagrees with the database's, else 0"
+)
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
 export const executes = counter("ironflow_executes_total", "Inputs executed (tags: workflow_type, outcome)")
 
 /**

@@ -22,6 +22,7 @@ import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import * as DeadLetters from "./DeadLetters.js"
 import { EffectContext } from "./EffectContext.js"
+import * as ClockGuard from "./internal/clockGuard.js"
 import { codecsOf } from "./internal/codecs.js"
 import * as GroupCommit from "./internal/groupCommit.js"
 import * as RealTime from "./internal/realTime.js"
@@ -394,10 +395,24 @@ export const make: Effect.Effect<
     // Announce this process and the workflow types it runs, for operators; refreshed with the lease
     // heartbeat, retired after the workers drained (finalizers run in reverse order).
     const ttl = Duration.times(config.leaseHeartbeatInterval, 3)
-    const announce = store.announceWorker({ workerId, workflowTypes: types, host: hostname(), pid: process.pid }, ttl)
-      .pipe(
+    const announceWith = (status: ClockGuard.ClockStatus) =>
+      store.announceWorker({
+        workerId,
+        workflowTypes: types,
+        host: hostname(),
+        pid: process.pid,
+        clockOffsetMillis: status.offsetMillis,
+        claimsPaused: status.paused
+      }, ttl).pipe(
         Effect.catchAll((error) => Effect.logDebug("could not announce this runtime", error))
       )
+    // The clock check comes first: a process whose clock disagrees with the database's claims nothing.
+    const guard = yield* ClockGuard.start(store, {
+      maxSkew: config.maxClockSkew,
+      interval: config.clockCheckInterval,
+      onChange: announceWith
+    })
+    const announce = Effect.flatMap(guard.status, announceWith).pipe(Effect.withClock(guard.clock))
     yield* announce
     const announcer = yield* RealTime.spaced(
       RealTime.sleep(config.leaseHeartbeatInterval).pipe(Effect.zipRight(announce)),
@@ -465,8 +480,9 @@ export const make: Effect.Effect<
           process: processEffect,
           commit: commit("effect"),
           onClaimed,
-          handlerContext: registry.context
-        })
+          handlerContext: registry.context,
+          awaitClaims: guard.awaitClaims
+        }).pipe(Effect.withClock(guard.clock))
       )
     }
     for (let i = 0; i < config.timerWorkers; i++) {
@@ -486,8 +502,9 @@ export const make: Effect.Effect<
           process: processTimer,
           commit: commit("timer"),
           onClaimed,
-          handlerContext: Context.empty()
-        })
+          handlerContext: Context.empty(),
+          awaitClaims: guard.awaitClaims
+        }).pipe(Effect.withClock(guard.clock))
       )
     }
     // Shutdown: no worker claims anything once it starts, and all of them drain together, within one

@@ -355,6 +355,10 @@ export interface WorkerInfo {
   readonly startedAt: Date
   readonly heartbeatAt: Date
   readonly expiresAt: Date
+  /** How far the runtime's clock was from the database's at its last check (positive: ahead), if it checks. */
+  readonly clockOffsetMillis: Option.Option<number>
+  /** Why the runtime is not claiming, if it is not (its clock disagrees with the database's). */
+  readonly claimsPaused: Option.Option<string>
 }
 
 /**
@@ -750,12 +754,18 @@ export class WorkflowStore extends Context.Tag("ironflow/WorkflowStore")<Workflo
 
   /** Announces (or refreshes) a live runtime, valid for `ttl`. */
   readonly announceWorker: (
-    worker: Pick<WorkerInfo, "workerId" | "workflowTypes" | "host" | "pid">,
+    worker: Pick<WorkerInfo, "workerId" | "workflowTypes" | "host" | "pid" | "clockOffsetMillis" | "claimsPaused">,
     ttl: Duration.Duration
   ) => Effect.Effect<void, StoreError>
 
   /** Removes a runtime's announcement (at shutdown). */
   readonly retireWorker: (workerId: string) => Effect.Effect<void, StoreError>
+
+  /**
+   * The database's own clock (epoch milliseconds, `clock_timestamp()`): what
+   * a runtime compares its clock with before it claims.
+   */
+  readonly databaseTimeMillis: Effect.Effect<number, StoreError>
 
   /** Runtimes whose announcement has not expired. */
   readonly liveWorkers: Effect.Effect<ReadonlyArray<WorkerInfo>, StoreError>

@@ -78,8 +78,12 @@ describe("RuntimeConfig", () => {
           effectWorkers: 1,
           timerWorkers: 1,
           claimBatchSize: 32,
-          handlerConcurrency: 16
+          handlerConcurrency: 16,
+          maxClockSkew: seconds(5),
+          clockCheckInterval: seconds(10)
         })
+        assert.deepStrictEqual(config.maxClockSkew, Option.some(seconds(5)))
+        assert.deepStrictEqual(RuntimeConfig.make({ maxClockSkew: "off" }).maxClockSkew, Option.none())
       }))
 
     it.effect("the RuntimeConfig reference defaults to them when nothing is provided", () =>
@@ -210,6 +214,20 @@ describe("RuntimeConfig", () => {
           assertDuration(config.leaseHeartbeatInterval, "5 seconds", "leaseHeartbeatInterval")
         })
       ))
+
+    it.effect("layerFromEnv reads the clock bound: a duration, or off", () =>
+      Effect.gen(function*() {
+        const bounded = yield* withEnv(
+          { IRONFLOW_MAX_CLOCK_SKEW: "2 seconds", IRONFLOW_CLOCK_CHECK_INTERVAL: "3 seconds" },
+          fromEnv()
+        )
+        assert.deepStrictEqual(bounded.maxClockSkew, Option.some(Duration.seconds(2)))
+        assertDuration(bounded.clockCheckInterval, "3 seconds", "clockCheckInterval")
+        const off = yield* withEnv({ IRONFLOW_MAX_CLOCK_SKEW: "off" }, fromEnv())
+        assert.deepStrictEqual(off.maxClockSkew, Option.none())
+        const bad = yield* withEnv({ IRONFLOW_MAX_CLOCK_SKEW: "sometimes" }, Effect.either(fromEnv()))
+        assert.isTrue(Either.isLeft(bad))
+      }))
 
     it.effect("layerFromEnv without variables gives the defaults", () =>
       withEnv(

@@ -173,6 +173,36 @@ describe("ironflow command", () => {
     120_000
   )
 
+  it.live(
+    "stats shows each live runtime's clock offset and says loudly when one is not claiming",
+    () =>
+      withDatabase((url) =>
+        Effect.gen(function*() {
+          const migrate = yield* ironflow(["migrate"], { DATABASE_URL: url })
+          assert.strictEqual(migrate.code, 0, migrate.stderr)
+          const client = yield* PgClient.make({ url: Redacted.make(url), maxConnections: 1 })
+          yield* client`
+          INSERT INTO ironflow.workers (worker_id, workflow_types, host, pid, started_at, heartbeat_at, expires_at,
+            clock_offset_ms, claims_paused)
+          VALUES ('fast-one', ARRAY['order'], 'h1', 1, now(), now(), now() + interval '1 hour', 600000,
+              'its clock is 10m ahead of the database''s'),
+            ('good-one', ARRAY['order'], 'h2', 2, now(), now(), now() + interval '1 hour', -3, NULL)`
+          const stats = yield* ironflow(["stats"], { DATABASE_URL: url })
+          assert.strictEqual(stats.code, 0, stats.stderr)
+          assert.include(stats.stdout, "fast-one (h1 pid 1: order, clock +10m, CLAIMS PAUSED)")
+          assert.include(stats.stdout, "good-one (h2 pid 2: order, clock -3ms)")
+          assert.include(stats.stdout, "CLAIMS PAUSED on fast-one: its clock is 10m ahead of the database's")
+          const json = yield* ironflow(["stats", "--json"], { DATABASE_URL: url })
+          const workers = JSON.parse(json.stdout).liveWorkers as Array<Record<string, unknown>>
+          const fast = workers.find((w) => w.workerId === "fast-one")!
+          assert.strictEqual(fast.clockOffsetMillis, 600000)
+          assert.strictEqual(fast.claimsPaused, "its clock is 10m ahead of the database's")
+          assert.strictEqual(workers.find((w) => w.workerId === "good-one")!.claimsPaused, null)
+        }).pipe(Effect.scoped, Effect.provide(Reactivity.layer))
+      ),
+    120_000
+  )
+
   it.live("migrate on a schema newer than this build says so", () =>
     withDatabase((url) =>
       Effect.gen(function*() {

@@ -8,7 +8,7 @@
  *   npm run test:chaos                       # default (CI): well under 6 minutes
  *   npm run test:chaos -- --long             # bigger storm, 60 s outage
  *   npm run test:chaos -- --db-outage restart   # restart the real server (never on a shared one)
- *   npm run test:chaos -- --only storm,sigterm  # some of: storm, once, outage, sigterm, lease, vitest
+ *   npm run test:chaos -- --only storm,sigterm  # some of: storm, once, outage, sigterm, lease, skew, vitest
  *   npm run test:chaos -- --workflows 1000 --outage-seconds 5
  *
  * Each scenario runs on its own fresh database `ironflow_chaos_<run>_<scenario>`
@@ -22,6 +22,7 @@ import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, tmpdir, totalmem } from "node:os"
 import { join } from "node:path"
+import * as ClockSkew from "./clockSkew.js"
 import { args, databaseUrl, elapsed, runId, serverUrl, withDatabase } from "./common.js"
 import * as ExactlyOnce from "./exactlyOnce.js"
 import * as LeaseExpiry from "./leaseExpiry.js"
@@ -33,7 +34,7 @@ import * as Storm from "./storm.js"
 
 const long = args.flag("long")
 const outageMode = args.string("db-outage", "proxy") === "restart" ? "restart" : "proxy"
-const only = new Set(args.string("only", "storm,once,outage,sigterm,lease,vitest").split(",").map((s) => s.trim()))
+const only = new Set(args.string("only", "storm,once,outage,sigterm,lease,skew,vitest").split(",").map((s) => s.trim()))
 const logDir = mkdtempSync(join(tmpdir(), "ironflow-chaos-"))
 const here = new URL(".", import.meta.url).pathname
 const root = new URL("../../", import.meta.url).pathname
@@ -192,6 +193,11 @@ const program = Effect.gen(function*() {
         "lease-expiry",
         (database) => LeaseExpiry.run({ workflows: 60, leaseMs: 3000, logDir, url: databaseUrl(database) })
       )
+    )
+  }
+  if (only.has("skew")) {
+    results.push(
+      yield* scenario("clock-skew", (database) => ClockSkew.run({ workflows: 40, logDir, url: databaseUrl(database) }))
     )
   }
   if (only.has("vitest")) results.push(yield* vitest)

@@ -12,7 +12,7 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
-import { Console, Effect, Layer, Redacted } from "effect"
+import { Clock, Console, Effect, Layer, Redacted } from "effect"
 import * as PgWorkflowStore from "ironflow/PgWorkflowStore"
 import * as RetryPolicy from "ironflow/RetryPolicy"
 import * as RuntimeConfig from "ironflow/RuntimeConfig"
@@ -44,6 +44,8 @@ export interface WorkerOptions {
    * before it (handlers returned, nothing applied), half just after it (applied, not yet known here).
    */
   readonly killAtCommit?: number | undefined
+  /** This process's clock runs this far ahead of the real one (negative: behind), as on a host off NTP. */
+  readonly clockSkewMs?: number | undefined
 }
 
 const options = JSON.parse(process.env.CHAOS_WORKER ?? "{}") as WorkerOptions
@@ -115,4 +117,15 @@ const Main = Ready.pipe(
   }))
 )
 
-NodeRuntime.runMain(Layer.launch(Main))
+const skew = options.clockSkewMs ?? 0
+const live = Clock.make()
+const skewed: Clock.Clock = {
+  [Clock.ClockTypeId]: Clock.ClockTypeId,
+  unsafeCurrentTimeMillis: () => live.unsafeCurrentTimeMillis() + skew,
+  unsafeCurrentTimeNanos: () => live.unsafeCurrentTimeNanos() + BigInt(skew) * 1_000_000n,
+  currentTimeMillis: Effect.sync(() => live.unsafeCurrentTimeMillis() + skew),
+  currentTimeNanos: Effect.sync(() => live.unsafeCurrentTimeNanos() + BigInt(skew) * 1_000_000n),
+  sleep: (duration) => live.sleep(duration)
+}
+
+NodeRuntime.runMain(skew === 0 ? Layer.launch(Main) : Effect.withClock(Layer.launch(Main), skewed))

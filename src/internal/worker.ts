@@ -64,6 +64,8 @@ export interface WorkerOptions {
   readonly onClaimed: (items: ReadonlyArray<WorkflowStore.ClaimedItem>) => Effect.Effect<void>
   /** Services the handlers need, provided once to the handler fibers. */
   readonly handlerContext: Context.Context<never>
+  /** Completes when this process may claim (its clock agrees with the database's). */
+  readonly awaitClaims: Effect.Effect<void>
 }
 
 /** Retries of bookkeeping statements while the database is unreachable (about 20 s in all). */
@@ -230,6 +232,7 @@ export const start = (options: WorkerOptions): Effect.Effect<Running, never, Sco
         const slot = yield* slots.ticket
         if (held.size > 0 && options.batchSize - held.size < refillAt) yield* slot
       }
+      yield* options.awaitClaims
       const ticket = yield* options.ticket
       const limit = options.batchSize - held.size
       const now = yield* Clock.currentTimeMillis

@@ -147,6 +147,31 @@ export const suite = (
           assert.deepStrictEqual((yield* table.rows).map((r) => r.amount), [1, 2, 13, 4])
         }))
 
+      it.effect("a handler that hangs times out: its tick fails, and executes meanwhile go through", () =>
+        Effect.gen(function*() {
+          const Account = makeAccount(uniqueType("account"))
+          const service = yield* makeService([Account])
+          for (const amount of [1, 13, 4]) yield* service.execute(Account, new Deposit({ accountId: "a", amount }))
+          const table = yield* readModel(uniqueType("hang_rm"))
+          const projection = Projection.make({
+            name: uniqueType("hanging"),
+            workflows: [Account],
+            handle: (e) =>
+              e.event.amount === 13 ? Effect.never : Effect.asVoid(table.insert(e.globalSequence, e.workflowId, 1))
+          })
+          yield* awaitReadable(Account.type)
+          const ticking = yield* Effect.fork(Projection.tick(projection, { handlerTimeout: "300 millis" }))
+          // While the handler hangs, the embedded database's only connection is the tick's: this waits for it.
+          yield* service.execute(Account, new Deposit({ accountId: "b", amount: 5 }))
+          const result = Option.getOrThrow(yield* Fiber.join(ticking))
+          assert.strictEqual(result.applied, 1)
+          const failure = Option.getOrThrow(result.failure)
+          assert.strictEqual(failure._tag, "ProjectionHandlerError")
+          assert.include(failure.message, "timed out after 300ms")
+          assert.deepStrictEqual((yield* table.rows).length, 1)
+          assert.strictEqual((yield* service.fetchWorkflowEvents(Account.type, "b")).length, 1)
+        }))
+
       it.effect("rebuild clears the read model and replays every event", () =>
         Effect.gen(function*() {
           const Account = makeAccount(uniqueType("account"))

@@ -31,7 +31,9 @@ export const fastConfig: RuntimeConfig.Options = {
   effectPollInterval: "50 millis",
   timerPollInterval: "100 millis",
   shutdownTimeout: "5 seconds",
-  retryPolicy: RetryPolicy.make({ maxAttempts: TEST_MAX_ATTEMPTS, baseDelay: "50 millis", maxDelay: "200 millis" })
+  retryPolicy: RetryPolicy.make({ maxAttempts: TEST_MAX_ATTEMPTS, baseDelay: "50 millis", maxDelay: "200 millis" }),
+  // TestClock's time is not the database's: no clock check.
+  maxClockSkew: "off"
 }
 
 /** The runtime Layer over the `WorkflowStore` in context, with the fast configuration overridden by `options`. */

@@ -2,8 +2,9 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as WorkflowStore from "../../WorkflowStore.js"
-import { date, num, parseTextArray, queueTable, storeError } from "./rows.js"
+import { date, num, optionalString, parseTextArray, queueTable, storeError } from "./rows.js"
 
 /**
  * What operators use: retention, queue statistics, live workers.
@@ -14,7 +15,7 @@ export const make = (
   sql: SqlClient.SqlClient
 ): Pick<
   WorkflowStore.WorkflowStore["Type"],
-  "prune" | "queueStats" | "announceWorker" | "retireWorker" | "liveWorkers"
+  "prune" | "queueStats" | "announceWorker" | "retireWorker" | "liveWorkers" | "databaseTimeMillis"
 > => {
   const table = (kind: WorkflowStore.QueueKind) => queueTable(sql, kind)
   return {
@@ -150,10 +151,13 @@ export const make = (
         const at = new Date(now)
         const expires = new Date(now + Duration.toMillis(ttl))
         yield* sql`
-          INSERT INTO ironflow.workers (worker_id, workflow_types, host, pid, started_at, heartbeat_at, expires_at)
-          VALUES (${worker.workerId}, ${worker.workflowTypes}::text[], ${worker.host}, ${worker.pid}, ${at}, ${at}, ${expires})
+          INSERT INTO ironflow.workers (worker_id, workflow_types, host, pid, started_at, heartbeat_at, expires_at,
+            clock_offset_ms, claims_paused)
+          VALUES (${worker.workerId}, ${worker.workflowTypes}::text[], ${worker.host}, ${worker.pid}, ${at}, ${at}, ${expires},
+            ${Option.getOrNull(worker.clockOffsetMillis)}::float8, ${Option.getOrNull(worker.claimsPaused)}::text)
           ON CONFLICT (worker_id) DO UPDATE SET workflow_types = EXCLUDED.workflow_types, host = EXCLUDED.host,
-            pid = EXCLUDED.pid, heartbeat_at = EXCLUDED.heartbeat_at, expires_at = EXCLUDED.expires_at`
+            pid = EXCLUDED.pid, heartbeat_at = EXCLUDED.heartbeat_at, expires_at = EXCLUDED.expires_at,
+            clock_offset_ms = EXCLUDED.clock_offset_ms, claims_paused = EXCLUDED.claims_paused`
       }).pipe(Effect.mapError(storeError("announce a worker"))),
     retireWorker: (workerId) =>
       sql`DELETE FROM ironflow.workers WHERE worker_id = ${workerId}`.pipe(
@@ -163,7 +167,7 @@ export const make = (
     liveWorkers: Effect.gen(function*() {
       const at = new Date(yield* Clock.currentTimeMillis)
       const rows = yield* sql<Record<string, unknown>>`
-        SELECT worker_id, workflow_types, host, pid, started_at, heartbeat_at, expires_at
+        SELECT worker_id, workflow_types, host, pid, started_at, heartbeat_at, expires_at, clock_offset_ms, claims_paused
         FROM ironflow.workers WHERE expires_at > ${at} ORDER BY started_at`
       return rows.map((row): WorkflowStore.WorkerInfo => ({
         workerId: String(row.worker_id),
@@ -172,8 +176,17 @@ export const make = (
         pid: num(row.pid),
         startedAt: date(row.started_at),
         heartbeatAt: date(row.heartbeat_at),
-        expiresAt: date(row.expires_at)
+        expiresAt: date(row.expires_at),
+        clockOffsetMillis: row.clock_offset_ms === null || row.clock_offset_ms === undefined
+          ? Option.none()
+          : Option.some(num(row.clock_offset_ms)),
+        claimsPaused: optionalString(row.claims_paused)
       }))
-    }).pipe(Effect.mapError(storeError("list live workers")))
+    }).pipe(Effect.mapError(storeError("list live workers"))),
+    databaseTimeMillis: sql<{ now_ms: unknown }>`
+      SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms`.pipe(
+      Effect.map((rows) => num(rows[0].now_ms)),
+      Effect.mapError(storeError("read the database clock"))
+    )
   }
 }
