@@ -53,6 +53,12 @@ export interface Shape {
   readonly retention: Option.Option<Retention.Options>
   /** How often queue depths are read into the gauges of `WorkflowMetrics` (default 15 s). */
   readonly queueMetricsInterval: Duration.Duration
+  /**
+   * Longest run of one handler attempt (`Clock` time) for handlers without a
+   * `timeout` of their own; off (none) by default. An attempt past it is
+   * interrupted and counted as a failed attempt.
+   */
+  readonly handlerTimeout: Option.Option<Duration.Duration>
 }
 
 /**
@@ -87,6 +93,7 @@ export interface Options {
   readonly leaseHeartbeatInterval?: Duration.DurationInput | undefined
   readonly retention?: Retention.Options | undefined
   readonly queueMetricsInterval?: Duration.DurationInput | undefined
+  readonly handlerTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -137,7 +144,8 @@ export const make = (options: Options = {}): Shape => {
         Option.getOrElse(() => Duration.seconds(100))
       ),
     retention: Option.fromNullable(options.retention),
-    queueMetricsInterval: Duration.decode(options.queueMetricsInterval ?? Duration.seconds(15))
+    queueMetricsInterval: Duration.decode(options.queueMetricsInterval ?? Duration.seconds(15)),
+    handlerTimeout: Option.map(Option.fromNullable(options.handlerTimeout), Duration.decode)
   }
 }
 
@@ -198,6 +206,9 @@ export const config: Config.Config<Options> = Config.all({
   ),
   retentionCompletedInstances: Config.option(Config.boolean("retentionCompletedInstances")).pipe(
     Config.withDescription("Retention also deletes completed instances and their events (default false)")
+  ),
+  handlerTimeout: Config.option(Config.duration("handlerTimeout")).pipe(
+    Config.withDescription("Longest run of one handler attempt, for handlers without their own timeout (default off)")
   )
 }).pipe(
   Config.map((c): Options => {
@@ -224,6 +235,7 @@ export const config: Config.Config<Options> = Config.all({
       claimBatchSize: value(c.claimBatchSize),
       handlerConcurrency: value(c.handlerConcurrency),
       leaseHeartbeatInterval: value(c.leaseHeartbeatInterval),
+      handlerTimeout: value(c.handlerTimeout),
       retention: Option.match(c.retentionOlderThan, {
         onNone: () => undefined,
         onSome: (olderThan) => ({ olderThan, completedInstances: value(c.retentionCompletedInstances) })
