@@ -111,6 +111,12 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
               assert.strictEqual(yield* counterOf(WorkflowMetrics.timedOut, type), TEST_MAX_ATTEMPTS)
               assert.strictEqual(yield* counterOf(WorkflowMetrics.failed, type), TEST_MAX_ATTEMPTS - 1)
               assert.strictEqual(yield* counterOf(WorkflowMetrics.deadLettered, type), 1)
+
+              // A redriven dead letter starts afresh: no attempts, none timed out.
+              assert.isTrue(yield* rt.deadLetters.retry(dead.id))
+              const [redriven] = yield* rowsOf("effect", type)
+              assert.strictEqual(redriven.attempts, 0)
+              assert.deepStrictEqual(yield* timedOutAttempts(type), [0])
             })
         )
 

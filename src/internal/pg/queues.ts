@@ -188,7 +188,7 @@ export const make = (
   const retryDeadLetter: WorkflowStore.WorkflowStore["Type"]["retryDeadLetter"] = (kind, id) =>
     !isUuid(id) ? Effect.succeed(false) : sql<{ id: unknown }>`
       UPDATE ${table(kind)} SET attempts = 0, last_error = NULL, locked_until = NULL, locked_by = NULL,
-        dead_lettered_at = NULL
+        dead_lettered_at = NULL${kind === "effect" ? sql`, timed_out_attempts = 0` : sql``}
       WHERE id = ${id}::uuid AND processed_at IS NULL AND dead_lettered_at IS NOT NULL
       RETURNING id`.pipe(
       Effect.map((rows) => rows.length > 0),
