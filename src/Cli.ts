@@ -20,6 +20,7 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { readFileSync } from "node:fs"
 import * as Database from "./Database.js"
+import * as CancelCommand from "./internal/cli/cancel.js"
 import { importModule } from "./internal/moduleLoader.js"
 import * as Migrations from "./Migrations.js"
 import * as PgWorkflowStore from "./PgWorkflowStore.js"
@@ -354,9 +355,19 @@ const instancesObservations = Command.make(
   Command.withDescription("Inputs observed on an instance: accepted, rejected (with the rejection), already completed")
 )
 
+const instancesCancel = CancelCommand.make({
+  connection,
+  json,
+  workflows: workflowsModule,
+  withStore,
+  loadWorkflows,
+  refused: (reason) => new CliError({ reason }),
+  usage: (reason) => new UsageError({ reason })
+})
+
 const instances = Command.make("instances").pipe(
   Command.withDescription("Workflow instances"),
-  Command.withSubcommands([instancesList, instancesShow, instancesObservations])
+  Command.withSubcommands([instancesList, instancesShow, instancesObservations, instancesCancel])
 )
 
 const loadModule = (module: Option.Option<string>) =>
@@ -604,6 +615,7 @@ const stats = Command.make(
           expiredLeases: number
           longRunning: number
           deadLetters: number
+          timedOutAttempts: number
           registered: boolean
         }>()
         for (const row of rows) {
@@ -616,6 +628,7 @@ const stats = Command.make(
             expiredLeases: 0,
             longRunning: 0,
             deadLetters: 0,
+            timedOutAttempts: 0,
             registered: registered.has(row.workflowType)
           }
           if (row.kind === "effect") {
@@ -628,6 +641,7 @@ const stats = Command.make(
           entry.expiredLeases += row.expiredLeases
           entry.longRunning += row.longRunning
           entry.deadLetters += row.deadLetters
+          entry.timedOutAttempts += row.timedOutAttempts
           byType.set(row.workflowType, entry)
         }
         const types = Array.from(byType.values())
@@ -650,6 +664,7 @@ const stats = Command.make(
               "expired leases",
               "held > 1 min",
               "dead letters",
+              "timed-out attempts",
               "run by a live worker"
             ],
             types.map((t) => [
@@ -661,6 +676,7 @@ const stats = Command.make(
               String(t.expiredLeases),
               String(t.longRunning),
               String(t.deadLetters),
+              String(t.timedOutAttempts),
               t.registered ? "yes" : "no"
             ])
           )
@@ -691,7 +707,7 @@ const stats = Command.make(
         }
       }))
 ).pipe(Command.withDescription(
-  "Per workflow type: pending effects, due timers, expired leases, dead letters, and whether a live worker runs it"
+  "Per workflow type: pending effects, due timers, expired leases, dead letters, timed-out attempts, and whether a live worker runs it"
 ))
 
 /**

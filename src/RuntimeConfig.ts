@@ -62,6 +62,12 @@ export interface Shape {
   readonly maxClockSkew: Option.Option<Duration.Duration>
   /** How often the clock is compared with the database's (default 10 s). */
   readonly clockCheckInterval: Duration.Duration
+  /**
+   * Longest run of one handler attempt (`Clock` time) for handlers without a
+   * `timeout` of their own; off (none) by default. An attempt past it is
+   * interrupted and counted as a failed attempt.
+   */
+  readonly handlerTimeout: Option.Option<Duration.Duration>
 }
 
 /**
@@ -99,6 +105,7 @@ export interface Options {
   /** A bound, or `"off"` for no clock check (what tests under `TestClock` use). */
   readonly maxClockSkew?: Duration.DurationInput | "off" | undefined
   readonly clockCheckInterval?: Duration.DurationInput | undefined
+  readonly handlerTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -155,7 +162,8 @@ export const make = (options: Options = {}): Shape => {
     maxClockSkew: options.maxClockSkew === "off"
       ? Option.none()
       : Option.some(Duration.decode(options.maxClockSkew ?? defaults.maxClockSkew)),
-    clockCheckInterval: Duration.decode(options.clockCheckInterval ?? defaults.clockCheckInterval)
+    clockCheckInterval: Duration.decode(options.clockCheckInterval ?? defaults.clockCheckInterval),
+    handlerTimeout: Option.map(Option.fromNullable(options.handlerTimeout), Duration.decode)
   }
 }
 
@@ -228,6 +236,9 @@ export const config: Config.Config<Options> = Config.all({
   ),
   clockCheckInterval: Config.option(Config.duration("clockCheckInterval")).pipe(
     Config.withDescription("How often the clock is compared with the database's (default 10 seconds)")
+  ),
+  handlerTimeout: Config.option(Config.duration("handlerTimeout")).pipe(
+    Config.withDescription("Longest run of one handler attempt, for handlers without their own timeout (default off)")
   )
 }).pipe(
   Config.map((c): Options => {
@@ -254,6 +265,7 @@ export const config: Config.Config<Options> = Config.all({
       claimBatchSize: value(c.claimBatchSize),
       handlerConcurrency: value(c.handlerConcurrency),
       leaseHeartbeatInterval: value(c.leaseHeartbeatInterval),
+      handlerTimeout: value(c.handlerTimeout),
       retention: Option.match(c.retentionOlderThan, {
         onNone: () => undefined,
         onSome: (olderThan) => ({ olderThan, completedInstances: value(c.retentionCompletedInstances) })

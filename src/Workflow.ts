@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import type * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -74,6 +75,13 @@ export interface Workflow<State, Input, Event, Eff = never, Rejection = never> e
    */
   readonly onDeadLetter: ((notice: DeadLetterNotice<Eff, Input>) => Input | undefined) | undefined
   /**
+   * The input that cancels an instance from outside (`WorkflowService.cancel`,
+   * `ironflow instances cancel`), built from the reason and the instance's id;
+   * `decide` chooses what cancelling means. `undefined`: the workflow cannot be
+   * cancelled from outside.
+   */
+  readonly cancel: ((reason: string, workflowId: string) => Input) | undefined
+  /**
    * The handler of this workflow's effects. What it returns is routed back to
    * the workflow as an input (`Option.none()`: nothing to route). A failure or
    * defect is a failed attempt, retried on the retry policy; the handler may
@@ -111,6 +119,7 @@ export interface Any extends Pipeable {
   readonly eventVersion: number
   readonly upcasters: Readonly<Record<number, Schema.Schema<any, any>>>
   readonly onDeadLetter: ((notice: any) => any) | undefined
+  readonly cancel: ((reason: string, workflowId: string) => any) | undefined
   readonly handler: (handle: any, options?: HandlerOptions) => WorkflowHandler<any, any>
 }
 
@@ -174,6 +183,13 @@ export type Rejection<W extends Any> = Schema.Schema.Type<W["rejection"]>
 export interface HandlerOptions {
   /** Overrides the runtime's retry policy for this workflow's effects and timers. */
   readonly retryPolicy?: RetryPolicy | undefined
+  /**
+   * Longest run of one attempt of the handler (`Clock` time); overrides the
+   * runtime's `handlerTimeout`. An attempt that runs past it is interrupted
+   * and counted as a failed attempt ("timed out after 30 s"), retried on the
+   * retry policy and dead-lettered when the attempts run out.
+   */
+  readonly timeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -195,6 +211,8 @@ export interface WorkflowHandler<W extends Any, R = never> {
   readonly workflow: W
   readonly handle: (effect: EffectOf<W>, context: EffectContext) => Effect.Effect<Option.Option<Input<W>>, unknown, R>
   readonly retryPolicy: Option.Option<RetryPolicy>
+  /** The handler's own timeout per attempt (`HandlerOptions.timeout`), if any. */
+  readonly timeout: Option.Option<Duration.Duration>
   /** True for the no-op handler of workflows without effects. */
   readonly withoutEffects: boolean
 }
@@ -333,6 +351,12 @@ export interface MakeOptions<State, Input, Event, Eff, Rejection> {
   readonly onDeadLetter?:
     | ((notice: DeadLetterNotice<NoInfer<Eff>, NoInfer<Input>>) => NoInfer<Input> | undefined)
     | undefined
+  /**
+   * The cancellation input: what `WorkflowService.cancel(workflow, id, reason)`
+   * executes on the instance (see `Workflow.cancel`). It must belong to that
+   * instance (`workflowId` of it is `id`).
+   */
+  readonly cancel?: ((reason: string, workflowId: string) => NoInfer<Input>) | undefined
 }
 
 /**
@@ -469,6 +493,7 @@ export const make = <State, Input, Event, Eff = never, Rejection = never>(
     eventVersion,
     upcasters: options.upcasters ?? {},
     onDeadLetter: options.onDeadLetter,
+    cancel: options.cancel,
     handler: <E, R>(
       handle: (effect: Eff, context: EffectContext) => Effect.Effect<Option.Option<Input>, E, R>,
       handlerOptions?: HandlerOptions
@@ -477,6 +502,7 @@ export const make = <State, Input, Event, Eff = never, Rejection = never>(
       workflow: self,
       handle,
       retryPolicy: Option.fromNullable(handlerOptions?.retryPolicy),
+      timeout: Option.map(Option.fromNullable(handlerOptions?.timeout), Duration.decode),
       withoutEffects: false
     })
   })
@@ -503,6 +529,7 @@ export const withoutEffects = <State, Input, Event, Rejection>(
       Effect.as(Option.none())
     ),
   retryPolicy: Option.fromNullable(options?.retryPolicy),
+  timeout: Option.map(Option.fromNullable(options?.timeout), Duration.decode),
   withoutEffects: true
 })
 

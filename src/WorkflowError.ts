@@ -6,6 +6,7 @@
  */
 import * as Data from "effect/Data"
 import * as Schema from "effect/Schema"
+import { readable } from "./internal/duration.js"
 
 /**
  * A database operation failed (connection lost, constraint, timeout). Driver
@@ -117,7 +118,7 @@ export class PayloadTooLarge
 
 /**
  * A workflow's own function (`decide`, `evolve`, `isTerminal`, `workflowId`,
- * `uniqueKey`) threw. Nothing is written for the input; a routed effect or a
+ * `uniqueKey`, `cancel`) threw. Nothing is written for the input; a routed effect or a
  * timer counts it as a failed attempt.
  *
  * @since 0.1.0
@@ -128,7 +129,7 @@ export class WorkflowFunctionError
     workflowType: Schema.String,
     /** Absent when `workflowId` itself threw. */
     workflowId: Schema.optional(Schema.String),
-    function: Schema.Literal("decide", "evolve", "isTerminal", "workflowId", "uniqueKey"),
+    function: Schema.Literal("decide", "evolve", "isTerminal", "workflowId", "uniqueKey", "cancel"),
     cause: Schema.Defect
   })
 {
@@ -231,6 +232,41 @@ export class WorkflowDefinitionError extends Data.TaggedError("WorkflowDefinitio
 }> {
   override get message(): string {
     return `invalid definition of workflow type '${this.workflowType}': ${this.detail}`
+  }
+}
+
+/**
+ * An attempt of a handler ran past its timeout (`HandlerOptions.timeout`, or
+ * the runtime's `handlerTimeout`) and was interrupted: a failed attempt,
+ * stored with this message as `last_error`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HandlerTimeout extends Schema.TaggedError<HandlerTimeout>("ironflow/HandlerTimeout")("HandlerTimeout", {
+  workflowType: Schema.String,
+  /** The timeout, in milliseconds. */
+  timeoutMillis: Schema.Number
+}) {
+  override get message(): string {
+    return `timed out after ${readable(this.timeoutMillis)}`
+  }
+}
+
+/**
+ * `WorkflowService.cancel` on a workflow that cannot be cancelled from
+ * outside: it declares no `cancel` input, or the input it builds belongs to
+ * another instance. Nothing is written.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CancelNotSupported extends Schema.TaggedError<CancelNotSupported>("ironflow/CancelNotSupported")(
+  "CancelNotSupported",
+  { workflowType: Schema.String, workflowId: Schema.String, detail: Schema.String }
+) {
+  override get message(): string {
+    return `cannot cancel ${this.workflowType}:${this.workflowId}: ${this.detail}`
   }
 }
 

@@ -52,6 +52,18 @@ export const failed = counter(
 )
 
 /**
+ * Attempts interrupted because they ran past their handler's timeout (also
+ * counted in `failed` or `deadLettered`, as the attempt they were).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const timedOut = counter(
+  "ironflow_timed_out_attempts_total",
+  "Effect attempts that ran past their handler's timeout (tags: kind, workflow_type)"
+)
+
+/**
  * @since 0.1.0
  * @category metrics
  */

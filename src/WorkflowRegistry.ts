@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -32,6 +33,8 @@ export interface Entry {
   /** False for workflows registered without effects. */
   readonly handlesEffects: boolean
   readonly retryPolicy: Option.Option<RetryPolicy>
+  /** The handler's own timeout per attempt; the runtime's `handlerTimeout` applies when none. */
+  readonly timeout: Option.Option<Duration.Duration>
 }
 
 /**
@@ -89,6 +92,7 @@ export const make = <const Registrations extends ReadonlyArray<Workflow.Registra
         workflow,
         handlesEffects: !handler.withoutEffects,
         retryPolicy: handler.retryPolicy,
+        timeout: handler.timeout ?? Option.none(),
         handle: (payload, effectContext) =>
           codecs.effect.decode(payload).pipe(
             Effect.mapError((detail) =>

@@ -32,7 +32,7 @@ import * as Retention from "./Retention.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
 import type * as Workflow from "./Workflow.js"
-import { type DuplicateWorkflowType, SerializationError, type StoreError } from "./WorkflowError.js"
+import { type DuplicateWorkflowType, HandlerTimeout, SerializationError, type StoreError } from "./WorkflowError.js"
 import * as WorkflowId from "./WorkflowId.js"
 import * as Metrics from "./WorkflowMetrics.js"
 import * as WorkflowRegistry from "./WorkflowRegistry.js"
@@ -134,16 +134,19 @@ export const make: Effect.Effect<
       settlement._tag === "Complete"
         ? record(Metrics.processed, kind, item.workflowType)
         : settlement._tag === "Fail"
-        ? settlement.disposition._tag === "RetryAfter"
-          ? record(Metrics.failed, kind, item.workflowType)
-          : Effect.zipRight(
-            record(Metrics.deadLettered, kind, item.workflowType),
-            Effect.logWarning(
-              `${kind} dead-lettered after its last attempt${
-                settlement.disposition._tag === "DeadLetterHandled" ? " (handed to the workflow by onDeadLetter)" : ""
-              }: ${settlement.error}`
+        ? Effect.zipRight(
+          settlement.timedOut === true ? record(Metrics.timedOut, kind, item.workflowType) : Effect.void,
+          settlement.disposition._tag === "RetryAfter"
+            ? record(Metrics.failed, kind, item.workflowType)
+            : Effect.zipRight(
+              record(Metrics.deadLettered, kind, item.workflowType),
+              Effect.logWarning(
+                `${kind} dead-lettered after its last attempt${
+                  settlement.disposition._tag === "DeadLetterHandled" ? " (handed to the workflow by onDeadLetter)" : ""
+                }: ${settlement.error}`
+              )
             )
-          )
+        )
         : Effect.void,
       settlement
     )
@@ -238,7 +241,8 @@ export const make: Effect.Effect<
       )
       if (exit._tag === "Success") return onSuccess(exit.value)
       if (Cause.isInterruptedOnly(exit.cause)) return { _tag: "Release" } as const
-      return yield* failure(entry, item, exit.cause, describeFailure(exit.cause))
+      const settlement = yield* failure(entry, item, exit.cause, describeFailure(exit.cause))
+      return timedOut(exit.cause) ? { ...settlement, timedOut: true } : settlement
     }).pipe(
       Effect.flatMap((settlement) =>
         settlement._tag === "Apply" || settlement._tag === "Complete"
@@ -254,6 +258,31 @@ export const make: Effect.Effect<
 
   const applyResult = (input: unknown): Worker.Settlement => ({ _tag: "Apply", input })
 
+  const timeoutOf = (cause: Cause.Cause<unknown>) =>
+    Option.filter(Cause.failureOption(cause), (error): error is HandlerTimeout => error instanceof HandlerTimeout)
+  const timedOut = (cause: Cause.Cause<unknown>) => Option.isSome(timeoutOf(cause))
+  // A timed-out attempt's last_error is the timeout alone ("timed out after 30 s"), without a stack trace.
+  const effectFailure = (cause: Cause.Cause<unknown>) =>
+    Option.match(timeoutOf(cause), { onNone: () => Cause.pretty(cause), onSome: (timeout) => timeout.message })
+
+  /**
+   * The handler's attempt, bounded by its timeout (the handler's own, else the
+   * runtime's; `Clock` time). Disconnected: at the timeout the attempt fails
+   * at once, even if the handler ignores interruption; such a handler goes on
+   * in the background until it ends by itself, and what it returns then is
+   * dropped (the row is already settled: its slot and lease are free).
+   */
+  const withTimeout = <A>(entry: WorkflowRegistry.Entry, attempt: Effect.Effect<A, unknown>) =>
+    Option.match(Option.orElse(entry.timeout, () => config.handlerTimeout), {
+      onNone: () => attempt,
+      onSome: (limit) =>
+        Effect.timeoutFail(Effect.disconnect(attempt), {
+          duration: limit,
+          onTimeout: () =>
+            new HandlerTimeout({ workflowType: entry.workflow.type, timeoutMillis: Duration.toMillis(limit) })
+        })
+    })
+
   // An effect: its handler runs; the input it returns is applied with the row's ack by the committer.
   const processEffect = (item: ClaimedItem): Effect.Effect<Worker.Settlement> => {
     const found = registry.get(item.workflowType)
@@ -268,9 +297,9 @@ export const make: Effect.Effect<
     return runAttempt(
       item,
       entry,
-      entry.handle(item.payload, context),
+      withTimeout(entry, entry.handle(item.payload, context)),
       Option.match({ onNone: (): Worker.Settlement => ({ _tag: "Complete" }), onSome: applyResult }),
-      Cause.pretty
+      effectFailure
     )
   }
 

@@ -17,6 +17,7 @@ import * as Spans from "./internal/spans.js"
 import { jsonProblem } from "./internal/storable.js"
 import type * as Workflow from "./Workflow.js"
 import {
+  CancelNotSupported,
   type EventDeserializationError,
   type ExecuteError,
   SerializationError,
@@ -24,7 +25,7 @@ import {
   type UnknownEventVersion,
   UnknownWorkflowType,
   UnstorableValue,
-  type WorkflowFunctionError
+  WorkflowFunctionError
 } from "./WorkflowError.js"
 import * as Metrics from "./WorkflowMetrics.js"
 import { WorkflowRegistry } from "./WorkflowRegistry.js"
@@ -98,6 +99,21 @@ export class WorkflowService extends Context.Tag("ironflow/WorkflowService")<Wor
     workflow: W,
     input: Workflow.Input<W>
   ) => Effect.Effect<ExecuteOutcome.ExecuteOutcome<Workflow.Rejection<W>>, ExecuteError>
+  /**
+   * Cancels an instance from outside: executes the workflow's cancellation
+   * input (`cancel` on its definition, built from `reason`) on instance
+   * `workflowId`, like any other input, so `decide` chooses what cancelling
+   * means (compensate, cancel timers, complete) or rejects it. The outcome is
+   * that of `execute` (a completed instance answers `AlreadyCompleted`; on an
+   * instance that does not exist yet, `decide` sees the initial state). A
+   * workflow that declares no cancellation input fails with
+   * `CancelNotSupported`, and nothing is written.
+   */
+  readonly cancel: <W extends Workflow.Any>(
+    workflow: W,
+    workflowId: string,
+    reason: string
+  ) => Effect.Effect<ExecuteOutcome.ExecuteOutcome<Workflow.Rejection<W>>, ExecuteError | CancelNotSupported>
   /**
    * Executes a JSON input (the stored shape, `{"type": "Variant", ...}`) on a
    * workflow type named at run time; the rejection comes back as JSON. An
@@ -252,6 +268,36 @@ export const make: Effect.Effect<
       })
     )
 
+  const cancel = <W extends Workflow.Any>(workflow: W, workflowId: string, reason: string) =>
+    Effect.gen(function*() {
+      yield* lookup(workflow.type)
+      const build = workflow.cancel
+      if (build === undefined) {
+        return yield* new CancelNotSupported({
+          workflowType: workflow.type,
+          workflowId,
+          detail: "the workflow declares no cancellation input (`cancel` on its definition)"
+        })
+      }
+      const input: Workflow.Input<W> = yield* Effect.try({
+        try: () => build(reason, workflowId),
+        catch: (cause) =>
+          new WorkflowFunctionError({ workflowType: workflow.type, workflowId, function: "cancel", cause })
+      })
+      const owner = yield* Effect.try({
+        try: () => workflow.workflowId(input),
+        catch: (cause) => new WorkflowFunctionError({ workflowType: workflow.type, function: "workflowId", cause })
+      })
+      if (owner !== workflowId) {
+        return yield* new CancelNotSupported({
+          workflowType: workflow.type,
+          workflowId,
+          detail: `its cancellation input belongs to instance '${owner}' (build it from the workflow id it is given)`
+        })
+      }
+      return yield* execute(workflow, input)
+    }).pipe(Effect.annotateLogs({ workflowType: workflow.type, workflowId }))
+
   const executeDynamic = (workflowType: string, json: unknown) =>
     Effect.gen(function*() {
       const entry = yield* lookup(workflowType)
@@ -285,6 +331,7 @@ export const make: Effect.Effect<
   return WorkflowService.of({
     config,
     execute: (workflow, input) => execute(workflow, input),
+    cancel,
     executeDynamic,
     listWorkflows: (workflowType, limit = 100, offset = 0) => store.listInstances({ workflowType, limit, offset }),
     fetchWorkflowEvents: store.fetchEvents,

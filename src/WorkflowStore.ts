@@ -315,6 +315,11 @@ export interface QueueStats {
   /** Held (lease current) and claimed more than `longRunningAfterMillis` ago: attempts that run long, or hang. */
   readonly longRunning: number
   readonly deadLetters: number
+  /**
+   * Attempts that ran past their handler's timeout, summed over the rows not
+   * processed (pending or dead); always 0 for timers.
+   */
+  readonly timedOutAttempts: number
 }
 
 /**
@@ -651,13 +656,18 @@ export class WorkflowStore extends Context.Tag("ironflow/WorkflowStore")<Workflo
     ids: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<string>, StoreError>
 
-  /** Records a failed attempt (fenced by the lease): retry later, or dead-letter. Returns whether it applied. */
+  /**
+   * Records a failed attempt (fenced by the lease): retry later, or dead-letter.
+   * `timedOut`: the attempt ran past its handler's timeout (counted apart, see
+   * `QueueStats.timedOutAttempts`). Returns whether it applied.
+   */
   readonly fail: (
     kind: QueueKind,
     workerId: string,
     id: string,
     error: string,
-    disposition: FailureDisposition
+    disposition: FailureDisposition,
+    options?: { readonly timedOut?: boolean | undefined }
   ) => Effect.Effect<boolean, StoreError>
 
   /** Gives leases back without counting an attempt (shutdown, interruption). */

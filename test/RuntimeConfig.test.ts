@@ -196,7 +196,8 @@ describe("RuntimeConfig", () => {
           IRONFLOW_TIMER_WORKERS: "2",
           IRONFLOW_CLAIM_BATCH_SIZE: "10",
           IRONFLOW_HANDLER_CONCURRENCY: "4",
-          IRONFLOW_LEASE_HEARTBEAT_INTERVAL: "5 seconds"
+          IRONFLOW_LEASE_HEARTBEAT_INTERVAL: "5 seconds",
+          IRONFLOW_HANDLER_TIMEOUT: "30 seconds"
         },
         Effect.gen(function*() {
           const config = yield* fromEnv()
@@ -212,6 +213,7 @@ describe("RuntimeConfig", () => {
           assert.strictEqual(config.claimBatchSize, 10)
           assert.strictEqual(config.handlerConcurrency, 4)
           assertDuration(config.leaseHeartbeatInterval, "5 seconds", "leaseHeartbeatInterval")
+          assertDuration(Option.getOrThrow(config.handlerTimeout), "30 seconds", "handlerTimeout")
         })
       ))
 
@@ -246,6 +248,7 @@ describe("RuntimeConfig", () => {
           assert.strictEqual(config.timerWorkers, 1)
           assert.strictEqual(config.claimBatchSize, 32)
           assert.strictEqual(config.handlerConcurrency, 16)
+          assert.isTrue(Option.isNone(config.handlerTimeout), "handler timeouts are off unless set")
         })
       ))
 

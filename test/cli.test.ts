@@ -5,12 +5,15 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect, Layer, Redacted } from "effect"
+import { Database, PgWorkflowStore, WorkflowRegistry, WorkflowService } from "ironflow"
 import { execFile } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Open, Ship } from "./support/cancelFixtures.js"
+import { CliCancellable, CliPlain } from "./support/cliCancel.js"
 
 const root = new URL("..", import.meta.url).pathname
 
@@ -217,7 +220,120 @@ describe("ironflow command", () => {
       }).pipe(Effect.scoped, Effect.provide(Reactivity.layer))
     ), 120_000)
 
+  /** Runs `self` with a service over the database the command would use (closed before the command runs). */
+  const withService = <A, E>(
+    env: Record<string, string | undefined>,
+    self: Effect.Effect<A, E, WorkflowService.WorkflowService>
+  ) =>
+    self.pipe(
+      Effect.provide(
+        WorkflowService.layer.pipe(
+          Layer.provide(WorkflowRegistry.layer([CliCancellable, CliPlain])),
+          Layer.provide(PgWorkflowStore.layer),
+          Layer.provide(Database.layer(
+            env.DATABASE_URL !== undefined
+              ? { _tag: "Postgres", url: Redacted.make(env.DATABASE_URL), maxConnections: 2 }
+              : { _tag: "Embedded", dataDir: env.IRONFLOW_DATA_DIR! }
+          ))
+        )
+      )
+    )
+
   for (const [name, backend] of backends) {
+    it.live(
+      `instances cancel executes the cancellation input; refusals exit 1, bad arguments exit 2 (${name})`,
+      () =>
+        backend((env) =>
+          Effect.gen(function*() {
+            yield* withService(
+              env,
+              Effect.gen(function*() {
+                const service = yield* WorkflowService.WorkflowService
+                yield* service.execute(CliCancellable, new Open({ id: "o-1" }))
+                yield* service.execute(CliCancellable, new Open({ id: "o-2" }))
+                yield* service.execute(CliCancellable, new Ship({ id: "o-2" }))
+                yield* service.execute(CliPlain, new Open({ id: "p-1" }))
+              })
+            )
+            const module = ["--workflows", "test/support/cliCancel.ts"]
+            const cancel = (type: string, id: string, extra: ReadonlyArray<string> = module) =>
+              ironflow(["instances", "cancel", type, id, "--reason", "customer asked", ...extra], env)
+            const oneLine = (result: Run) => {
+              assert.notInclude(result.stdout + result.stderr, "    at ")
+              assert.strictEqual(result.stderr.trim().split("\n").length, 1, result.stderr)
+            }
+
+            const done = yield* cancel("cli_cancellable", "o-1")
+            assert.strictEqual(done.code, 0, done.stderr)
+            assert.include(done.stdout, "cancelled cli_cancellable:o-1: 1 event(s) appended")
+            const state = yield* withService(
+              env,
+              Effect.flatMap(WorkflowService.WorkflowService, (s) => s.fetchLatestState(CliCancellable, "o-1"))
+            )
+            assert.deepStrictEqual(state, { status: "cancelled", reason: "customer asked" })
+
+            const again = yield* cancel("cli_cancellable", "o-1")
+            assert.strictEqual(again.code, 1)
+            assert.include(again.stderr, "cli_cancellable:o-1 is already completed")
+            oneLine(again)
+
+            const rejected = yield* cancel("cli_cancellable", "o-2")
+            assert.strictEqual(rejected.code, 1)
+            assert.include(rejected.stderr, `cli_cancellable:o-2 rejected the cancellation: "cannot cancel: shipped"`)
+            oneLine(rejected)
+
+            const missing = yield* cancel("cli_cancellable", "nobody")
+            assert.strictEqual(missing.code, 1)
+            assert.include(missing.stderr, "no instance cli_cancellable:nobody")
+            oneLine(missing)
+
+            const unsupported = yield* cancel("cli_plain", "p-1")
+            assert.strictEqual(unsupported.code, 1)
+            assert.include(
+              unsupported.stderr,
+              "cannot cancel cli_plain:p-1: the workflow declares no cancellation input"
+            )
+            oneLine(unsupported)
+
+            const noModule = yield* cancel("cli_cancellable", "o-2", [])
+            assert.strictEqual(noModule.code, 2)
+            assert.include(noModule.stderr, "pass --workflows MODULE")
+            oneLine(noModule)
+
+            const unknownType = yield* cancel("cli_nope", "o-2")
+            assert.strictEqual(unknownType.code, 2)
+            assert.include(unknownType.stderr, "no workflow type cli_nope among the loaded definitions")
+            oneLine(unknownType)
+
+            const noReason = yield* ironflow(["instances", "cancel", "cli_cancellable", "o-2", ...module], env)
+            assert.strictEqual(noReason.code, 2)
+
+            // Nothing but the first cancel wrote anything.
+            const events = yield* withService(
+              env,
+              Effect.flatMap(WorkflowService.WorkflowService, (s) =>
+                Effect.all([
+                  s.fetchWorkflowEvents("cli_cancellable", "o-2"),
+                  s.fetchWorkflowEvents("cli_plain", "p-1"),
+                  s.listWorkflows("cli_cancellable")
+                ]))
+            )
+            assert.deepStrictEqual(events[0].map((e) => (e.payload as { type: string }).type), ["Opened", "Shipped"])
+            assert.deepStrictEqual(events[1].map((e) => (e.payload as { type: string }).type), ["Opened"])
+            assert.strictEqual(events[2].length, 2)
+
+            const stats = yield* ironflow(["stats", "--json"], env)
+            assert.strictEqual(stats.code, 0, stats.stderr)
+            const row = JSON.parse(stats.stdout).types.find((t: { workflowType: string }) =>
+              t.workflowType === "cli_cancellable"
+            )
+            assert.strictEqual(row.timedOutAttempts, 0, "stats show timed-out attempts")
+            assert.strictEqual(row.pendingTimers, 1, "o-2's timer; o-1's was cancelled")
+          })
+        ),
+      300_000
+    )
+
     it.live(
       `projections: an unknown name is refused (exit 2) and creates nothing; forget removes a checkpoint (${name})`,
       () =>

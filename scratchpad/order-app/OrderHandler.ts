@@ -37,6 +37,10 @@ export const OrderHandler = OrderWorkflow.handler(
         }
       }
     }),
-  // Short delays so the example shows retries and a dead letter within seconds.
-  { retryPolicy: RetryPolicy.make({ maxAttempts: 4, baseDelay: "200 millis", maxDelay: "1 second" }) }
+  // Short delays so the example shows retries and a dead letter within seconds; an attempt that hangs
+  // (a gateway that never answers) fails after 10 seconds and is retried like any failure.
+  {
+    retryPolicy: RetryPolicy.make({ maxAttempts: 4, baseDelay: "200 millis", maxDelay: "1 second" }),
+    timeout: "10 seconds"
+  }
 )

@@ -189,7 +189,9 @@ export const OrderWorkflow = Workflow.make({
   },
   // Cancelled orders that were paid end once the refund is recorded.
   isTerminal: (state) =>
-    state.status === "shipped" || (state.status === "cancelled" && (state.paymentId === null || state.refunded))
+    state.status === "shipped" || (state.status === "cancelled" && (state.paymentId === null || state.refunded)),
+  // `WorkflowService.cancel` and `ironflow instances cancel order ID --reason TEXT` execute this input.
+  cancel: (reason, orderId) => new CancelOrder({ orderId: OrderId.make(orderId), reason })
 })
 
 /** The order's state machine, for humans: `npx ironflow diagram order --workflows scratchpad/order-app/OrderWorkflow.ts`. */

@@ -22,7 +22,7 @@ import {
   WorkflowService
 } from "ironflow"
 import { OrderHandler } from "./OrderHandler.js"
-import { CancelOrder, type OrderId, OrderWorkflow, PlaceOrder } from "./OrderWorkflow.js"
+import { type OrderId, OrderWorkflow, PlaceOrder } from "./OrderWorkflow.js"
 import { CarrierLive, PaymentGatewayLive } from "./services.js"
 
 interface Scenario {
@@ -107,10 +107,7 @@ const program = Effect.gen(function*() {
     const state = yield* service.fetchLatestState(OrderWorkflow, orderId(desk.name))
     if (state.status === "placed") return yield* Effect.fail("not paid yet" as const)
     if (state.status === "paid") {
-      yield* service.execute(
-        OrderWorkflow,
-        new CancelOrder({ orderId: orderId(desk.name), reason: "customer changed mind" })
-      )
+      yield* service.cancel(OrderWorkflow, orderId(desk.name), "customer changed mind")
     }
   }).pipe(Effect.retry(Schedule.spaced("20 millis")), Effect.timeout("30 seconds"), Effect.ignore)
 

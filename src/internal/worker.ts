@@ -22,7 +22,13 @@ export type Settlement =
   | { readonly _tag: "Complete" }
   /** Done, with an input for the row's workflow: applied and acked in one transaction by the committer. */
   | { readonly _tag: "Apply"; readonly input: unknown }
-  | { readonly _tag: "Fail"; readonly error: string; readonly disposition: WorkflowStore.FailureDisposition }
+  | {
+    readonly _tag: "Fail"
+    readonly error: string
+    readonly disposition: WorkflowStore.FailureDisposition
+    /** The attempt ran past its handler's timeout. */
+    readonly timedOut?: boolean | undefined
+  }
   | { readonly _tag: "Release" }
 
 /**
@@ -85,9 +91,10 @@ export const recordFailure = (
   lockedBy: string,
   id: string,
   error: string,
-  disposition: WorkflowStore.FailureDisposition
+  disposition: WorkflowStore.FailureDisposition,
+  options?: { readonly timedOut?: boolean | undefined }
 ): Effect.Effect<void> =>
-  store.fail(kind, lockedBy, id, error, disposition).pipe(
+  store.fail(kind, lockedBy, id, error, disposition, options).pipe(
     bookkeepingRetry,
     Effect.catchAll((refused) =>
       store.fail(
@@ -95,7 +102,8 @@ export const recordFailure = (
         lockedBy,
         id,
         `the attempt failed, and its error could not be stored: ${refused.message}`,
-        disposition
+        disposition,
+        options
       )
         .pipe(bookkeepingRetry)
     ),
@@ -174,7 +182,9 @@ export const start = (options: WorkerOptions): Effect.Effect<Running, never, Sco
             Effect.ensuring(disown([item.id]))
           )
         case "Fail":
-          return recordFailure(store, kind, name, item.id, settlement.error, settlement.disposition).pipe(
+          return recordFailure(store, kind, name, item.id, settlement.error, settlement.disposition, {
+            timedOut: settlement.timedOut
+          }).pipe(
             Effect.ensuring(disown([item.id]))
           )
       }

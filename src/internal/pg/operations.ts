@@ -122,7 +122,8 @@ export const make = (
           count(*) FILTER (WHERE dead_lettered_at IS NULL AND locked_by IS NOT NULL AND locked_until <= ${at}) AS expired,
           count(*) FILTER (WHERE dead_lettered_at IS NULL AND locked_by IS NOT NULL AND locked_until > ${at}
             AND claimed_at <= ${longSince}) AS long_running,
-          count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead
+          count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead,
+          coalesce(sum(timed_out_attempts), 0) AS timed_out
         FROM ironflow.outbox WHERE processed_at IS NULL GROUP BY workflow_type
         UNION ALL
         SELECT 'timer' AS kind, workflow_type,
@@ -132,7 +133,8 @@ export const make = (
           count(*) FILTER (WHERE dead_lettered_at IS NULL AND locked_by IS NOT NULL AND locked_until <= ${at}) AS expired,
           count(*) FILTER (WHERE dead_lettered_at IS NULL AND locked_by IS NOT NULL AND locked_until > ${at}
             AND claimed_at <= ${longSince}) AS long_running,
-          count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead
+          count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead,
+          0 AS timed_out
         FROM ironflow.timers WHERE processed_at IS NULL GROUP BY workflow_type
         ORDER BY workflow_type, kind`
       return rows.map((row): WorkflowStore.QueueStats => ({
@@ -142,7 +144,8 @@ export const make = (
         ready: num(row.ready),
         expiredLeases: num(row.expired),
         longRunning: num(row.long_running),
-        deadLetters: num(row.dead)
+        deadLetters: num(row.dead),
+        timedOutAttempts: num(row.timed_out)
       }))
     }).pipe(Effect.mapError(storeError("read queue statistics"))),
     announceWorker: (worker, ttl) =>

@@ -100,7 +100,7 @@ export const make = (
       return rows.map((row) => String(row.id))
     }).pipe(Effect.mapError(storeError(`complete ${kind}s`)))
 
-  const fail: WorkflowStore.WorkflowStore["Type"]["fail"] = (kind, workerId, id, error, disposition) =>
+  const fail: WorkflowStore.WorkflowStore["Type"]["fail"] = (kind, workerId, id, error, disposition, options) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const retryAt = disposition._tag === "RetryAfter" ? new Date(now + Duration.toMillis(disposition.delay)) : null
@@ -109,7 +109,9 @@ export const make = (
       const rows = yield* sql<{ id: unknown }>`
         UPDATE ${table(kind)} SET attempts = attempts + 1, last_error = ${storableError(error)}, locked_by = NULL,
           locked_until = ${retryAt}::timestamptz, dead_lettered_at = ${deadAt}::timestamptz,
-          processed_at = ${handledAt}::timestamptz
+          processed_at = ${handledAt}::timestamptz${
+        kind === "effect" && options?.timedOut === true ? sql`, timed_out_attempts = timed_out_attempts + 1` : sql``
+      }
         WHERE id = ${id} AND locked_by = ${workerId} AND processed_at IS NULL
         RETURNING id`
       return rows.length > 0
@@ -186,7 +188,7 @@ export const make = (
   const retryDeadLetter: WorkflowStore.WorkflowStore["Type"]["retryDeadLetter"] = (kind, id) =>
     !isUuid(id) ? Effect.succeed(false) : sql<{ id: unknown }>`
       UPDATE ${table(kind)} SET attempts = 0, last_error = NULL, locked_until = NULL, locked_by = NULL,
-        dead_lettered_at = NULL
+        dead_lettered_at = NULL${kind === "effect" ? sql`, timed_out_attempts = 0` : sql``}
       WHERE id = ${id}::uuid AND processed_at IS NULL AND dead_lettered_at IS NOT NULL
       RETURNING id`.pipe(
       Effect.map((rows) => rows.length > 0),
