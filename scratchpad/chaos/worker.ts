@@ -18,8 +18,10 @@ import * as RetryPolicy from "ironflow/RetryPolicy"
 import * as RuntimeConfig from "ironflow/RuntimeConfig"
 import * as WorkflowRegistry from "ironflow/WorkflowRegistry"
 import * as WorkflowRuntime from "ironflow/WorkflowRuntime"
+import * as WorkflowSchedule from "ironflow/WorkflowSchedule"
 import * as WorkflowStore from "ironflow/WorkflowStore"
 import { ChaosHandler, HandlerBehaviour } from "./ChaosWorkflow.js"
+import { cronTallySchedule, CronTallyWorkflow } from "./CronTallyWorkflow.js"
 import { TallyHandler } from "./TallyWorkflow.js"
 
 /** What the driver passes in `CHAOS_WORKER`. */
@@ -44,6 +46,8 @@ export interface WorkerOptions {
    * before it (handlers returned, nothing applied), half just after it (applied, not yet known here).
    */
   readonly killAtCommit?: number | undefined
+  /** Run the schedules scenario's workflow and declare its schedule (a tick every `everyMs`). */
+  readonly cron?: { readonly name: string; readonly everyMs: number; readonly pollMs: number } | undefined
 }
 
 const options = JSON.parse(process.env.CHAOS_WORKER ?? "{}") as WorkerOptions
@@ -83,10 +87,19 @@ const CrashingStore = Layer.effect(
   }))
 )
 
+const Schedules = options.cron === undefined ? Layer.empty : WorkflowSchedule.layer(
+  [cronTallySchedule(options.cron.name, options.cron.everyMs)],
+  { pollInterval: `${options.cron.pollMs} millis` }
+)
+
 const Main = Ready.pipe(
-  Layer.provide(WorkflowRuntime.layer),
+  Layer.provide(Layer.merge(WorkflowRuntime.layer, Schedules)),
   Layer.provide(
-    options.tally === true ? WorkflowRegistry.layer([TallyHandler]) : WorkflowRegistry.layer([ChaosHandler])
+    options.cron !== undefined
+      ? WorkflowRegistry.layer([CronTallyWorkflow])
+      : options.tally === true
+      ? WorkflowRegistry.layer([TallyHandler])
+      : WorkflowRegistry.layer([ChaosHandler])
   ),
   Layer.provide(killAtCommit > 0 ? CrashingStore : Layer.empty),
   Layer.provide(HandlerBehaviour.layer({ delayMs: options.delayMs ?? [5, 25], worker: options.workerId })),
