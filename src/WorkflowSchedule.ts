@@ -221,8 +221,10 @@ export class UnknownSchedule extends Data.TaggedError("UnknownSchedule")<{ reado
 /**
  * What became of a tick: `waiting` for a runtime that declares its schedule
  * to build its input, `pending` as a timer, `retrying` (its input failed, it
- * is retried on the timers' policy), `applied`, `dead-lettered` (a timer dead
- * letter), or `failed` (its input could not be built: `error` says why).
+ * is retried on the timers' policy), `applied` (its input was executed:
+ * accepted, rejected by `decide`, or the instance was already completed),
+ * `dead-lettered` (a timer dead letter), or `failed` (its input could not be
+ * built: `error` says why).
  *
  * @since 0.1.0
  * @category models
@@ -590,6 +592,7 @@ export const layer = (
         if (report.failed > 0) {
           yield* Effect.logWarning(`${report.failed} schedule tick(s) could not build their input (see schedules list)`)
         }
+        if (report.more) return 0
         const next = yield* ops.nextDue(rows)
         const at = yield* Clock.currentTimeMillis
         // Sleep (real time) until the earliest next tick by the Clock, or the poll interval.

@@ -236,6 +236,35 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
           }))
       })
 
+      it.scoped("a backlog larger than one pass hands over is fired whole, oldest first", () =>
+        Effect.gen(function*() {
+          const type = uniqueType("backlog")
+          const W = makeTickWorkflow(type)
+          yield* setTime("2031-03-05T00:00:05.000Z")
+          const minutely = WorkflowSchedule.interval({
+            name: uniqueName("backlog"),
+            workflow: W,
+            every: "1 minute",
+            input: fire("backlog"),
+            catchUp: { all: 1000 }
+          })
+          const running = yield* startScheduler(W, [minutely])
+          yield* awaitNext(minutely.name, "2031-03-05T00:01:00.000Z")
+          yield* running.shutdown
+          // 600 ticks missed: more than one pass hands over (256).
+          yield* TestClock.adjust(hms(10, 0))
+          yield* startScheduler(W, [minutely])
+          yield* awaitNext(minutely.name, "2031-03-05T10:01:00.000Z")
+          const at = yield* awaitFired(type, "backlog", 600)
+          assert.deepStrictEqual(
+            at,
+            Array.from(
+              { length: 600 },
+              (_, i) => new Date(Date.parse("2031-03-05T00:01:00.000Z") + i * 60_000).toISOString()
+            )
+          )
+        }))
+
       it.scoped("each tick is applied exactly once with two runtimes on one database", () =>
         Effect.gen(function*() {
           const type = uniqueType("two_runtimes")

@@ -65,6 +65,8 @@ export interface PassReport {
   readonly timers: number
   /** Ticks whose input could not be built. */
   readonly failed: number
+  /** More unfired ticks may be waiting than one pass hands over: run the next pass at once. */
+  readonly more: boolean
 }
 
 /** Fired ticks kept per schedule (for `list` and `ticks`); older ones are deleted as new ones fire. */
@@ -166,7 +168,7 @@ export const make = (sql: SqlClient.SqlClient) => {
   ): Effect.Effect<PassReport, StoreError> =>
     Effect.gen(function*() {
       const names = Array.from(compiled.keys())
-      if (names.length === 0) return { ticks: 0, timers: 0, failed: 0 }
+      if (names.length === 0) return { ticks: 0, timers: 0, failed: 0, more: false }
       const at = new Date(now)
       const due = yield* sql<Record<string, unknown>>`
         SELECT name, kind, expression, time_zone, next_tick_at FROM ironflow.schedules
@@ -279,7 +281,12 @@ export const make = (sql: SqlClient.SqlClient) => {
           WHERE k.schedule_name = old.name AND k.tick_at < old.cutoff AND k.fired_at IS NOT NULL`
       }
       if (timers.length > 0) yield* notify
-      return { ticks: created, timers: timers.length, failed: fired.length - timers.length }
+      return {
+        ticks: created,
+        timers: timers.length,
+        failed: fired.length - timers.length,
+        more: unfired.length === handOverLimit
+      }
     }).pipe(sql.withTransaction, Effect.mapError(storeError("run a scheduler pass")))
 
   /**
