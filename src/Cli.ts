@@ -21,6 +21,7 @@ import type * as Redacted from "effect/Redacted"
 import { readFileSync } from "node:fs"
 import * as Database from "./Database.js"
 import * as CancelCommand from "./internal/cli/cancel.js"
+import * as SchedulesCommand from "./internal/cli/schedules.js"
 import { importModule } from "./internal/moduleLoader.js"
 import * as Migrations from "./Migrations.js"
 import * as PgWorkflowStore from "./PgWorkflowStore.js"
@@ -710,13 +711,23 @@ const stats = Command.make(
   "Per workflow type: pending effects, due timers, expired leases, dead letters, timed-out attempts, and whether a live worker runs it"
 ))
 
+const schedules = SchedulesCommand.make({
+  connection,
+  json,
+  database: (options) => databaseLayer(options, false),
+  table,
+  formatDate,
+  printJson,
+  usage: (reason) => new UsageError({ reason })
+})
+
 /**
  * @since 0.1.0
  * @category commands
  */
 export const command = Command.make("ironflow").pipe(
   Command.withDescription("Operate ironflow: migrations, instances, dead letters, queue statistics"),
-  Command.withSubcommands([migrateCommand, instances, deadLetters, stats, projections, diagram, prune])
+  Command.withSubcommands([migrateCommand, instances, deadLetters, stats, projections, diagram, prune, schedules])
 )
 
 // The installed package's version (package.json is one level above src/ and dist/ alike).

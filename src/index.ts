@@ -29,6 +29,8 @@ export * as WorkflowId from "./WorkflowId.js"
 /** @since 0.1.0 */
 export * as WorkflowRegistry from "./WorkflowRegistry.js"
 /** @since 0.1.0 */
+export * as WorkflowSchedule from "./WorkflowSchedule.js"
+/** @since 0.1.0 */
 export * as WorkflowService from "./WorkflowService.js"
 /** @since 0.1.0 */
 export * as WorkflowStore from "./WorkflowStore.js"

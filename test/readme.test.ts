@@ -13,7 +13,8 @@ describe("README", () => {
       "scratchpad/readme-counter.ts",
       "test/examples/trial-decider.test.ts",
       "test/examples/trial-timer.test.ts",
-      "test/examples/trial-dead-letter.test.ts"
+      "test/examples/trial-dead-letter.test.ts",
+      "test/examples/cron-schedule.test.ts"
     ]
   ) {
     it(`shows ${file} as it is`, () => {

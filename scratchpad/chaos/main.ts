@@ -8,7 +8,7 @@
  *   npm run test:chaos                       # default (CI): well under 6 minutes
  *   npm run test:chaos -- --long             # bigger storm, 60 s outage
  *   npm run test:chaos -- --db-outage restart   # restart the real server (never on a shared one)
- *   npm run test:chaos -- --only storm,sigterm  # some of: storm, once, outage, sigterm, lease, skew, vitest
+ *   npm run test:chaos -- --only storm,sigterm  # some of: storm, once, outage, sigterm, lease, skew, schedules, vitest
  *   npm run test:chaos -- --workflows 1000 --outage-seconds 5
  *
  * Each scenario runs on its own fresh database `ironflow_chaos_<run>_<scenario>`
@@ -29,12 +29,15 @@ import * as LeaseExpiry from "./leaseExpiry.js"
 import * as Outage from "./outage.js"
 import { spawnedSince } from "./processes.js"
 import type { ScenarioOutcome } from "./scenario.js"
+import * as Schedules from "./schedules.js"
 import * as Sigterm from "./sigterm.js"
 import * as Storm from "./storm.js"
 
 const long = args.flag("long")
 const outageMode = args.string("db-outage", "proxy") === "restart" ? "restart" : "proxy"
-const only = new Set(args.string("only", "storm,once,outage,sigterm,lease,skew,vitest").split(",").map((s) => s.trim()))
+const only = new Set(
+  args.string("only", "storm,once,outage,sigterm,lease,skew,schedules,vitest").split(",").map((s) => s.trim())
+)
 const logDir = mkdtempSync(join(tmpdir(), "ironflow-chaos-"))
 const here = new URL(".", import.meta.url).pathname
 const root = new URL("../../", import.meta.url).pathname
@@ -198,6 +201,19 @@ const program = Effect.gen(function*() {
   if (only.has("skew")) {
     results.push(
       yield* scenario("clock-skew", (database) => ClockSkew.run({ workflows: 40, logDir, url: databaseUrl(database) }))
+    )
+  }
+  if (only.has("schedules")) {
+    results.push(
+      yield* scenario("schedules", (database) =>
+        Schedules.run({
+          processes: 3,
+          windowSeconds: args.number("schedule-seconds", long ? 120 : 30),
+          killEveryMs: args.number("schedule-kill-every-ms", 1500),
+          killAtCommit: 0.1,
+          logDir,
+          url: databaseUrl(database)
+        }))
     )
   }
   if (only.has("vitest")) results.push(yield* vitest)

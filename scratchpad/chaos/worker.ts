@@ -18,8 +18,10 @@ import * as RetryPolicy from "ironflow/RetryPolicy"
 import * as RuntimeConfig from "ironflow/RuntimeConfig"
 import * as WorkflowRegistry from "ironflow/WorkflowRegistry"
 import * as WorkflowRuntime from "ironflow/WorkflowRuntime"
+import * as WorkflowSchedule from "ironflow/WorkflowSchedule"
 import * as WorkflowStore from "ironflow/WorkflowStore"
 import { ChaosHandler, HandlerBehaviour } from "./ChaosWorkflow.js"
+import { cronTallySchedule, CronTallyWorkflow } from "./CronTallyWorkflow.js"
 import { TallyHandler } from "./TallyWorkflow.js"
 
 /** What the driver passes in `CHAOS_WORKER`. */
@@ -46,6 +48,8 @@ export interface WorkerOptions {
   readonly killAtCommit?: number | undefined
   /** This process's clock runs this far ahead of the real one (negative: behind), as on a host off NTP. */
   readonly clockSkewMs?: number | undefined
+  /** Run the schedules scenario's workflow and declare its schedule (a tick every `everyMs`). */
+  readonly cron?: { readonly name: string; readonly everyMs: number; readonly pollMs: number } | undefined
 }
 
 const options = JSON.parse(process.env.CHAOS_WORKER ?? "{}") as WorkerOptions
@@ -85,10 +89,19 @@ const CrashingStore = Layer.effect(
   }))
 )
 
+const Schedules = options.cron === undefined ? Layer.empty : WorkflowSchedule.layer(
+  [cronTallySchedule(options.cron.name, options.cron.everyMs)],
+  { pollInterval: `${options.cron.pollMs} millis` }
+)
+
 const Main = Ready.pipe(
-  Layer.provide(WorkflowRuntime.layer),
+  Layer.provide(Layer.merge(WorkflowRuntime.layer, Schedules)),
   Layer.provide(
-    options.tally === true ? WorkflowRegistry.layer([TallyHandler]) : WorkflowRegistry.layer([ChaosHandler])
+    options.cron !== undefined
+      ? WorkflowRegistry.layer([CronTallyWorkflow])
+      : options.tally === true
+      ? WorkflowRegistry.layer([TallyHandler])
+      : WorkflowRegistry.layer([ChaosHandler])
   ),
   Layer.provide(killAtCommit > 0 ? CrashingStore : Layer.empty),
   Layer.provide(HandlerBehaviour.layer({ delayMs: options.delayMs ?? [5, 25], worker: options.workerId })),
