@@ -20,6 +20,7 @@ import * as WorkflowRegistry from "ironflow/WorkflowRegistry"
 import * as WorkflowRuntime from "ironflow/WorkflowRuntime"
 import * as WorkflowSchedule from "ironflow/WorkflowSchedule"
 import * as WorkflowStore from "ironflow/WorkflowStore"
+import { shifted } from "../../src/internal/clockGuard.js"
 import { ChaosHandler, HandlerBehaviour } from "./ChaosWorkflow.js"
 import { cronTallySchedule, CronTallyWorkflow } from "./CronTallyWorkflow.js"
 import { TallyHandler } from "./TallyWorkflow.js"
@@ -131,14 +132,7 @@ const Main = Ready.pipe(
 )
 
 const skew = options.clockSkewMs ?? 0
-const live = Clock.make()
-const skewed: Clock.Clock = {
-  [Clock.ClockTypeId]: Clock.ClockTypeId,
-  unsafeCurrentTimeMillis: () => live.unsafeCurrentTimeMillis() + skew,
-  unsafeCurrentTimeNanos: () => live.unsafeCurrentTimeNanos() + BigInt(skew) * 1_000_000n,
-  currentTimeMillis: Effect.sync(() => live.unsafeCurrentTimeMillis() + skew),
-  currentTimeNanos: Effect.sync(() => live.unsafeCurrentTimeNanos() + BigInt(skew) * 1_000_000n),
-  sleep: (duration) => live.sleep(duration)
-}
+// The guard's shifted clock, moved back by minus the skew: ahead by the skew.
+const skewed = shifted(Clock.make(), () => -skew)
 
 NodeRuntime.runMain(skew === 0 ? Layer.launch(Main) : Effect.withClock(Layer.launch(Main), skewed))

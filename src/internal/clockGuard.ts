@@ -55,7 +55,12 @@ const sample = (store: WorkflowStore.WorkflowStore["Type"], base: Clock.Clock) =
 
 const format = (millis: number) => Duration.format(Duration.millis(Math.round(Math.abs(millis))))
 
-const shifted = (base: Clock.Clock, offset: () => number): Clock.Clock => ({
+/**
+ * `base` moved back by `offset()` milliseconds (read at every use); sleeps are `base`'s.
+ *
+ * @internal
+ */
+export const shifted = (base: Clock.Clock, offset: () => number): Clock.Clock => ({
   [Clock.ClockTypeId]: Clock.ClockTypeId,
   unsafeCurrentTimeMillis: () => base.unsafeCurrentTimeMillis() - offset(),
   unsafeCurrentTimeNanos: () => base.unsafeCurrentTimeNanos() - BigInt(offset()) * 1_000_000n,

@@ -10,6 +10,7 @@ import type { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, FiberRef, HashSet, Layer, Logger, Metric, Option, Schema } from "effect"
 import { Decision, PgWorkflowStore, Workflow, WorkflowMetrics, WorkflowStore } from "ironflow"
+import { shifted } from "../../src/internal/clockGuard.js"
 import { uniqueType } from "../support/helpers.js"
 import { awaitCondition, awaitRows, live, liveSleep, serviceFor, startRuntime } from "../support/runtimeHarness.js"
 
@@ -45,17 +46,7 @@ const makeSkewWorkflow = (type: string) =>
   })
 
 /** The live clock moved by `skew()` milliseconds: another machine's clock. */
-const skewedClock = (skew: () => number): Clock.Clock => {
-  const base = Clock.make()
-  return {
-    [Clock.ClockTypeId]: Clock.ClockTypeId,
-    unsafeCurrentTimeMillis: () => base.unsafeCurrentTimeMillis() + skew(),
-    unsafeCurrentTimeNanos: () => base.unsafeCurrentTimeNanos() + BigInt(skew()) * 1_000_000n,
-    currentTimeMillis: Effect.sync(() => base.unsafeCurrentTimeMillis() + skew()),
-    currentTimeNanos: Effect.sync(() => base.unsafeCurrentTimeNanos() + BigInt(skew()) * 1_000_000n),
-    sleep: (duration) => base.sleep(duration)
-  }
-}
+const skewedClock = (skew: () => number): Clock.Clock => shifted(Clock.make(), () => -skew())
 
 /** Runs `self` with its log messages (and those of fibers it forks) collected into `into`. */
 const collectingLogs = (into: Array<string>) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
