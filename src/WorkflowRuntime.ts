@@ -353,15 +353,18 @@ export const make: Effect.Effect<
       // One execute span per input, each the child of the span its handler or timer ran in, rather than one
       // span for the group with links to the others: a link does not make a span part of the linked trace,
       // and each workflow's execute must be in that workflow's own trace. They share the group's timing.
-      const spans = yield* Effect.forEach(applied, (d) =>
-        d.span === undefined ? Effect.succeed(undefined) : Spans.start("ironflow.execute", {
-          parent: d.span,
-          attributes: {
-            "ironflow.workflow_type": d.item.workflowType,
-            "ironflow.workflow_id": d.item.workflowId,
-            [`ironflow.${kind}_id`]: d.item.id
-          }
-        }))
+      const spans = yield* Effect.forEach(
+        applied,
+        (d) =>
+          d.span === undefined ? Effect.succeed(undefined) : Spans.start("ironflow.execute", {
+            parent: d.span,
+            attributes: {
+              "ironflow.workflow_type": d.item.workflowType,
+              "ironflow.workflow_id": d.item.workflowId,
+              [`ironflow.${kind}_id`]: d.item.id
+            }
+          })
+      )
       const items = applied.map((d, i): GroupCommit.Item => ({
         workflow: registry.get(d.item.workflowType).pipe(Option.getOrThrow).workflow,
         input: Option.getOrThrow(d.input),

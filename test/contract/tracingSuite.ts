@@ -9,14 +9,14 @@
  * database on real time.
  */
 import * as OtelTracer from "@effect/opentelemetry/Tracer"
+import { SqlClient } from "@effect/sql"
+import { assert, describe, it } from "@effect/vitest"
 import {
   BasicTracerProvider,
   InMemorySpanExporter,
   type ReadableSpan,
   SimpleSpanProcessor
 } from "@opentelemetry/sdk-trace-base"
-import { SqlClient } from "@effect/sql"
-import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Layer, Option, Ref, Schema, TestClock, type Tracer } from "effect"
 import { Decision, PgWorkflowStore, Timer, Workflow } from "ironflow"
 import { assertBackend } from "../support/database.js"
@@ -68,7 +68,9 @@ const handlerOf = (
 ) =>
   workflow.handler((effect) =>
     Effect.as(
-      gate === undefined ? Effect.void : Effect.zipRight(Ref.update(gate.started, (n) => n + 1), Deferred.await(gate.open)),
+      gate === undefined
+        ? Effect.void
+        : Effect.zipRight(Ref.update(gate.started, (n) => n + 1), Deferred.await(gate.open)),
       Option.some(new Worked({ id: effect.id }))
     )
   )
@@ -170,15 +172,31 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
 
             const spans = recorder.spans()
             const go = callerExecute(spans, "t-1")
-            const first = spansOf(spans, "ironflow.execute", "t-1").filter((s) => parentId(s) === undefined)
+            const first = spansOf(spans, "ironflow.execute", "t-1").filter((s) =>
+              parentId(s) === undefined
+            )
             assert.deepStrictEqual(first.map(spanId), [spanId(go)], "the caller's execute is the root")
             const effect = theSpan(spans, "ironflow.effect", "t-1")
-            const applied = theSpan(spans, "ironflow.execute", "t-1", "ironflow.effect_id", effect.attributes["ironflow.effect_id"])
+            const applied = theSpan(
+              spans,
+              "ironflow.execute",
+              "t-1",
+              "ironflow.effect_id",
+              effect.attributes["ironflow.effect_id"]
+            )
             const timer = theSpan(spans, "ironflow.timer", "t-1")
-            const fired = theSpan(spans, "ironflow.execute", "t-1", "ironflow.timer_id", timer.attributes["ironflow.timer_id"])
+            const fired = theSpan(
+              spans,
+              "ironflow.execute",
+              "t-1",
+              "ironflow.timer_id",
+              timer.attributes["ironflow.timer_id"]
+            )
 
             const trace = traceId(go)
-            for (const span of [effect, applied, timer, fired]) assert.strictEqual(traceId(span), trace, span.name)
+            for (const span of [effect, applied, timer, fired]) {
+              assert.strictEqual(traceId(span), trace, span.name)
+            }
             assert.strictEqual(parentId(effect), spanId(go), "the handler runs under the execute that enqueued it")
             assert.strictEqual(parentId(applied), spanId(effect), "the result is applied under the handler")
             assert.strictEqual(parentId(timer), spanId(go), "the timer fires under the execute that set it")
@@ -186,8 +204,14 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
             assert.strictEqual(applied.attributes["ironflow.outcome"], "Accepted")
             assert.strictEqual(fired.attributes["ironflow.outcome"], "Accepted")
 
-            assert.deepStrictEqual(yield* traceColumns("outbox", type), [{ traceparent: traceparentOf(go), tracestate: null }])
-            assert.deepStrictEqual(yield* traceColumns("timers", type), [{ traceparent: traceparentOf(go), tracestate: null }])
+            assert.deepStrictEqual(yield* traceColumns("outbox", type), [{
+              traceparent: traceparentOf(go),
+              tracestate: null
+            }])
+            assert.deepStrictEqual(yield* traceColumns("timers", type), [{
+              traceparent: traceparentOf(go),
+              tracestate: null
+            }])
           })
       )
 
@@ -236,7 +260,11 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
             const timer1 = theSpan(second, "ironflow.timer", "r-1")
             const fired1 = theSpan(second, "ironflow.execute", "r-1")
             assert.strictEqual(traceId(timer1), traceId(go1))
-            assert.strictEqual(parentId(timer1), spanId(go1), "the firing's parent is the execute of the stopped process")
+            assert.strictEqual(
+              parentId(timer1),
+              spanId(go1),
+              "the firing's parent is the execute of the stopped process"
+            )
             assert.strictEqual(traceId(fired1), traceId(go1))
             assert.strictEqual(parentId(fired1), spanId(timer1))
 
@@ -268,8 +296,11 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
             yield* Deferred.succeed(gate.open, undefined)
             yield* Effect.forEach(ids, (id) => awaitEventTypes(type, id, ["Went", "DidWork"]), { discard: true })
           }).pipe(Effect.withTracer(recorder.tracer))
-          yield* awaitSpans("every applying execute", recorder, (spans) =>
-            ids.every((id) => spansOf(spans, "ironflow.execute", id).length === 2))
+          yield* awaitSpans(
+            "every applying execute",
+            recorder,
+            (spans) => ids.every((id) => spansOf(spans, "ironflow.execute", id).length === 2)
+          )
 
           const spans = recorder.spans()
           const applying = ids.map((id) => theSpan(spans, "ironflow.execute", id, "ironflow.outcome", "Accepted"))
@@ -300,7 +331,8 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
             "garbage",
             "00-00000000000000000000000000000000-0000000000000000-01", // all-zero ids are invalid
             "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", // version ff is forbidden
-            "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01" // upper case is not W3C
+            "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01", // upper case is not W3C
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra" // version 00 ends at the flags
           ]
           for (const [i, value] of malformed.entries()) {
             yield* service.execute(W, new Go({ id: `m-${i}` }))
@@ -310,13 +342,17 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
               WHERE workflow_type = ${type} AND workflow_id = ${`m-${i}`}`
           }
           yield* Effect.gen(function*() {
-            yield* startRuntime([handlerOf(W)])
+            // Started inside a span of the application's: the workers' spans must not become its children.
+            yield* startRuntime([handlerOf(W)]).pipe(Effect.withSpan("the process's span"))
             for (const i of malformed.keys()) yield* awaitEventTypes(type, `m-${i}`, ["Went", "DidWork"])
             yield* TestClock.adjust("1 minute")
             for (const i of malformed.keys()) yield* awaitEventTypes(type, `m-${i}`, ["Went", "DidWork", "Ticked"])
           }).pipe(Effect.withTracer(recorder.tracer))
-          yield* awaitSpans("every execute", recorder, (spans) =>
-            malformed.every((_, i) => spansOf(spans, "ironflow.execute", `m-${i}`).length === 2))
+          yield* awaitSpans(
+            "every execute",
+            recorder,
+            (spans) => malformed.every((_, i) => spansOf(spans, "ironflow.execute", `m-${i}`).length === 2)
+          )
 
           const spans = recorder.spans()
           for (const i of malformed.keys()) {
