@@ -13,11 +13,13 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import * as DeadLetters from "./DeadLetters.js"
@@ -27,6 +29,7 @@ import { codecsOf } from "./internal/codecs.js"
 import * as GroupCommit from "./internal/groupCommit.js"
 import * as RealTime from "./internal/realTime.js"
 import * as Spans from "./internal/spans.js"
+import * as TraceContext from "./internal/traceContext.js"
 import * as Worker from "./internal/worker.js"
 import * as Retention from "./Retention.js"
 import * as RetryPolicy from "./RetryPolicy.js"
@@ -223,23 +226,28 @@ export const make: Effect.Effect<
     item: ClaimedItem,
     entry: WorkflowRegistry.Entry,
     work: Effect.Effect<A, unknown>,
-    onSuccess: (value: A) => Worker.Settlement,
+    onSuccess: (value: A, span: Tracer.AnySpan | undefined) => Worker.Settlement,
     describeFailure: (cause: Cause.Cause<unknown>) => string
   ): Effect.Effect<Worker.Settlement> =>
     Effect.gen(function*() {
+      // The row's span continues the trace of the execute that wrote the row (whichever process that was);
+      // a row without a usable trace context starts a trace of its own, never one of whatever span is ambient.
+      const parent = TraceContext.toParent(item.traceContext)
       const exit = yield* work.pipe(
         timed,
+        Effect.zip(Spans.current),
         Spans.withSpan(`ironflow.${item.kind}`, {
           attributes: {
             "ironflow.workflow_type": item.workflowType,
             "ironflow.workflow_id": item.workflowId,
             [`ironflow.${item.kind}_id`]: item.id,
             "ironflow.attempt": item.attempts + 1
-          }
+          },
+          ...(parent === undefined ? { root: true } : { parent })
         }),
         Effect.exit
       )
-      if (exit._tag === "Success") return onSuccess(exit.value)
+      if (exit._tag === "Success") return onSuccess(exit.value[0], exit.value[1])
       if (Cause.isInterruptedOnly(exit.cause)) return { _tag: "Release" } as const
       const settlement = yield* failure(entry, item, exit.cause, describeFailure(exit.cause))
       return timedOut(exit.cause) ? { ...settlement, timedOut: true } : settlement
@@ -256,7 +264,11 @@ export const make: Effect.Effect<
       })
     )
 
-  const applyResult = (input: unknown): Worker.Settlement => ({ _tag: "Apply", input })
+  const applyResult = (input: unknown, span: Tracer.AnySpan | undefined): Worker.Settlement => ({
+    _tag: "Apply",
+    input,
+    span
+  })
 
   const timeoutOf = (cause: Cause.Cause<unknown>) =>
     Option.filter(Cause.failureOption(cause), (error): error is HandlerTimeout => error instanceof HandlerTimeout)
@@ -298,7 +310,11 @@ export const make: Effect.Effect<
       item,
       entry,
       withTimeout(entry, entry.handle(item.payload, context)),
-      Option.match({ onNone: (): Worker.Settlement => ({ _tag: "Complete" }), onSome: applyResult }),
+      (result, span) =>
+        Option.match(result, {
+          onNone: (): Worker.Settlement => ({ _tag: "Complete" }),
+          onSome: (input) => applyResult(input, span)
+        }),
       effectFailure
     )
   }
@@ -334,10 +350,26 @@ export const make: Effect.Effect<
       if (done.length === 0) return
       const completed = done.filter((d) => Option.isNone(d.input)).map((d) => d.item.id)
       const applied = done.filter((d) => Option.isSome(d.input))
-      const items = applied.map((d): GroupCommit.Item => ({
+      // One execute span per input, each the child of the span its handler or timer ran in, rather than one
+      // span for the group with links to the others: a link does not make a span part of the linked trace,
+      // and each workflow's execute must be in that workflow's own trace. They share the group's timing.
+      const spans = yield* Effect.forEach(
+        applied,
+        (d) =>
+          d.span === undefined ? Effect.succeed(undefined) : Spans.start("ironflow.execute", {
+            parent: d.span,
+            attributes: {
+              "ironflow.workflow_type": d.item.workflowType,
+              "ironflow.workflow_id": d.item.workflowId,
+              [`ironflow.${kind}_id`]: d.item.id
+            }
+          })
+      )
+      const items = applied.map((d, i): GroupCommit.Item => ({
         workflow: registry.get(d.item.workflowType).pipe(Option.getOrThrow).workflow,
         input: Option.getOrThrow(d.input),
-        row: d.item.id
+        row: d.item.id,
+        span: spans[i]
       }))
       const fence = { kind, lockedBy, completed }
       const results = yield* GroupCommit.apply(store, service.config, items, fence).pipe(
@@ -359,6 +391,17 @@ export const make: Effect.Effect<
                   )
                 ))
             )
+        ),
+        Effect.onExit((exit) =>
+          Effect.forEach(spans, (span, i) =>
+            Spans.end(
+              span,
+              Exit.flatMap(exit, (results) => {
+                const result = results[i]
+                span?.attribute("ironflow.outcome", result._tag === "Done" ? result.outcome._tag : result._tag)
+                return result._tag === "Failed" ? Exit.fail(result.error) : Exit.void
+              })
+            ), { discard: true })
         )
       )
       for (const d of done) if (Option.isNone(d.input)) yield* record(Metrics.processed, kind, d.item.workflowType)

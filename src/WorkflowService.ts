@@ -249,7 +249,9 @@ export const make: Effect.Effect<
   ): Effect.Effect<ExecuteOutcome.ExecuteOutcome<Workflow.Rejection<W>>, ExecuteError> =>
     Effect.gen(function*() {
       yield* lookup(workflow.type)
-      const result = yield* submit({ workflow, input })
+      // The span of this execute (only with a tracer): what its decision enqueues carries its trace context.
+      const span = yield* Spans.current
+      const result = yield* submit(span === undefined ? { workflow, input } : { workflow, input, span })
       switch (result._tag) {
         case "Done":
           return result.outcome as ExecuteOutcome.ExecuteOutcome<Workflow.Rejection<W>>

@@ -106,6 +106,23 @@ export interface TimerRequest {
   /** The encoded input the timer delivers. */
   readonly input: unknown
   readonly key: Option.Option<string>
+  /** The trace the decision that set it belongs to (stored on the row; its firing continues it). */
+  readonly traceContext?: TraceContext | undefined
+}
+
+/**
+ * A W3C trace context (https://www.w3.org/TR/trace-context/) as stored on an
+ * outbox or timer row: the span of the execute that wrote the row, so the
+ * handler or timer firing that runs it later, in any process, joins its trace.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TraceContext {
+  /** `00-<trace id>-<parent span id>-<flags>`. */
+  readonly traceparent: string
+  /** Vendor entries (`key=value,...`), when the span had any. */
+  readonly tracestate?: string | undefined
 }
 
 /**
@@ -233,6 +250,8 @@ export interface ClaimedItem {
   readonly dueAt: Date
   /** The lease holder that claimed it. */
   readonly lockedBy: string
+  /** The trace context stored on the row by the execute that wrote it (as stored: not checked). */
+  readonly traceContext?: TraceContext | undefined
 }
 
 /**
@@ -475,6 +494,8 @@ export interface InstanceWrites {
   /** The version the events are written with. */
   readonly eventVersion: number
   readonly effects: ReadonlyArray<unknown>
+  /** The trace context of each effect, in the order of `effects` (absent: none has one). */
+  readonly effectTraceContexts?: ReadonlyArray<TraceContext | undefined> | undefined
   readonly cancelTimers: ReadonlyArray<string>
   readonly timers: ReadonlyArray<TimerRequest>
   readonly completed: boolean

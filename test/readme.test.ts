@@ -14,7 +14,8 @@ describe("README", () => {
       "test/examples/trial-decider.test.ts",
       "test/examples/trial-timer.test.ts",
       "test/examples/trial-dead-letter.test.ts",
-      "test/examples/cron-schedule.test.ts"
+      "test/examples/cron-schedule.test.ts",
+      "test/examples/trial-tracing.test.ts"
     ]
   ) {
     it(`shows ${file} as it is`, () => {

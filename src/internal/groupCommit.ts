@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as AST from "effect/SchemaAST"
+import type * as Tracer from "effect/Tracer"
 import * as ExecuteOutcome from "../ExecuteOutcome.js"
 import type * as Workflow from "../Workflow.js"
 import {
@@ -29,6 +30,7 @@ import {
 import type * as WorkflowStore from "../WorkflowStore.js"
 import { type Codecs, codecsOf } from "./codecs.js"
 import { jsonProblem, textProblem } from "./storable.js"
+import * as TraceContext from "./traceContext.js"
 
 /** One input to apply. @internal */
 export interface Item {
@@ -36,6 +38,11 @@ export interface Item {
   readonly input: unknown
   /** The claimed row the input came from: applied only while the row is still held, and acked with it. */
   readonly row?: string | undefined
+  /**
+   * The span this input is executed in (only when a tracer is installed): the effects and timers its
+   * decision writes carry its trace context, so what runs them joins its trace.
+   */
+  readonly span?: Tracer.AnySpan | undefined
 }
 
 /** What became of one input. @internal */
@@ -154,6 +161,8 @@ interface Slot {
   accepted: number
   readonly events: Array<unknown>
   readonly effects: Array<unknown>
+  /** The trace context of each effect, once an input with a span wrote some (aligned with `effects`). */
+  effectTraces: Array<WorkflowStore.TraceContext | undefined> | undefined
   readonly cancels: Array<string>
   readonly timers: Array<WorkflowStore.TimerRequest>
 }
@@ -388,6 +397,13 @@ export const apply = (
       }
       prepared.push({ index, item, codecs, slot, json })
     }
+    for (const p of prepared) {
+      const span = p.item.span
+      if (span?._tag === "Span") {
+        span.attribute("ironflow.workflow_id", requests[p.slot].workflowId)
+        span.attribute("ironflow.group_size", prepared.length)
+      }
+    }
 
     if (prepared.length > 0 || (fence !== undefined && fence.completed.length > 0)) {
       const rows = prepared.flatMap((p) => p.item.row === undefined ? [] : [p.item.row])
@@ -411,6 +427,7 @@ export const apply = (
               accepted: 0,
               events: [],
               effects: [],
+              effectTraces: undefined,
               cancels: [],
               timers: []
             }))
@@ -503,7 +520,14 @@ export const apply = (
               slot.completed = writes.completed
               slot.accepted++
               slot.events.push(...writes.events)
+              const trace = p.item.span === undefined ? undefined : TraceContext.fromSpan(p.item.span)
+              if (trace !== undefined && slot.effectTraces === undefined) {
+                slot.effectTraces = slot.effects.map(() => undefined)
+              }
               slot.effects.push(...writes.effects)
+              if (slot.effectTraces !== undefined) {
+                for (let n = 0; n < writes.effects.length; n++) slot.effectTraces.push(trace)
+              }
               if (writes.cancels.length > 0) {
                 // A cancel also cancels what earlier inputs of this group scheduled under the key.
                 const cancelled = new Set(writes.cancels)
@@ -513,7 +537,8 @@ export const apply = (
                 }
                 for (const key of writes.cancels) if (!slot.cancels.includes(key)) slot.cancels.push(key)
               }
-              slot.timers.push(...writes.timers)
+              if (trace === undefined) slot.timers.push(...writes.timers)
+              else for (const timer of writes.timers) slot.timers.push({ ...timer, traceContext: trace })
               observe(p, { _tag: "Accepted" })
               done(ExecuteOutcome.Accepted({ eventsAppended: writes.events.length }))
             }
@@ -547,6 +572,7 @@ export const apply = (
                 events: slot.events,
                 eventVersion: slot.workflow.eventVersion,
                 effects: slot.effects,
+                effectTraceContexts: slot.effectTraces,
                 cancelTimers: slot.cancels,
                 timers: slot.timers,
                 completed: slot.completed,

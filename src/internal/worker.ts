@@ -8,6 +8,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import type { StoreError } from "../WorkflowError.js"
 import type * as WorkflowStore from "../WorkflowStore.js"
 import * as RealTime from "./realTime.js"
@@ -21,7 +22,12 @@ import * as Signal from "./signal.js"
 export type Settlement =
   | { readonly _tag: "Complete" }
   /** Done, with an input for the row's workflow: applied and acked in one transaction by the committer. */
-  | { readonly _tag: "Apply"; readonly input: unknown }
+  | {
+    readonly _tag: "Apply"
+    readonly input: unknown
+    /** The span the work ran in (when a tracer is installed): the execute applying the input is its child. */
+    readonly span?: Tracer.AnySpan | undefined
+  }
   | {
     readonly _tag: "Fail"
     readonly error: string
@@ -40,6 +46,8 @@ export interface Done {
   readonly item: WorkflowStore.ClaimedItem
   /** The input to apply on the row's instance with its ack (handler result, timer input), if any. */
   readonly input: Option.Option<unknown>
+  /** The span the work ran in, when a tracer is installed. */
+  readonly span?: Tracer.AnySpan | undefined
 }
 
 /** @internal */
@@ -174,7 +182,7 @@ export const start = (options: WorkerOptions): Effect.Effect<Running, never, Sco
         case "Complete":
           return Queue.offer(acks, { item, input: Option.none() })
         case "Apply":
-          return Queue.offer(acks, { item, input: Option.some(settlement.input) })
+          return Queue.offer(acks, { item, input: Option.some(settlement.input), span: settlement.span })
         case "Release":
           return store.release(kind, name, [item.id]).pipe(
             bookkeepingRetry,

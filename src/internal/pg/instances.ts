@@ -160,10 +160,21 @@ export const makeTransactGroup = (
     const events = writes.instances.flatMap((i) =>
       i.events.map((payload, n) => ({ i, sequence: i.firstSequence + n, payload: JSON.stringify(payload) }))
     )
-    const effects = writes.instances.flatMap((i) => i.effects.map((payload) => ({ i, payload })))
+    const effects = writes.instances.flatMap((i) =>
+      i.effects.map((payload, n) => ({ i, payload, trace: i.effectTraceContexts?.[n] }))
+    )
     const cancels = writes.instances.flatMap((i) => i.cancelTimers.map((key) => ({ i, key })))
     const timers = writes.instances.flatMap((i) => lastPerKey(i.timers).map((timer) => ({ i, timer })))
     const updated = writes.instances
+    // Trace contexts only when a traced execute wrote some (migration 0013's trailing parameters, by name):
+    // without a tracer the statement is the one it always was.
+    const traced = effects.some((e) => e.trace !== undefined) || timers.some((t) => t.timer.traceContext !== undefined)
+    const traceParams = traced
+      ? sql`, p_effect_traceparents => ${effects.map((e) => e.trace?.traceparent ?? null)}::text[],
+        p_effect_tracestates => ${effects.map((e) => e.trace?.tracestate ?? null)}::text[],
+        p_timer_traceparents => ${timers.map((t) => t.timer.traceContext?.traceparent ?? null)}::text[],
+        p_timer_tracestates => ${timers.map((t) => t.timer.traceContext?.tracestate ?? null)}::text[]`
+      : sql``
     return sql<{ settled: unknown }>`SELECT ironflow.write_group(
       ${new Date(now)}, ${s.queue}::text, ${s.lockedBy}::text,
       ${s.completed}::uuid[], ${s.failed}::uuid[], ${s.errors}::text[], ${s.retryAt}::timestamptz[],
@@ -196,6 +207,7 @@ export const makeTransactGroup = (
       updated.map((i) => Option.match(i.snapshot, { onNone: () => null, onSome: (x) => JSON.stringify(x.state) }))
     }::text[],
       ${updated.map((i) => Option.match(i.snapshot, { onNone: () => null, onSome: (x) => x.version }))}::text[]
+      ${traceParams}
     ) AS settled`.pipe(
       Effect.as<Committed>({
         effects: effects.length > 0,

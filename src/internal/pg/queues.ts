@@ -53,7 +53,7 @@ export const make = (
             FOR UPDATE SKIP LOCKED
           ) AS c
           WHERE o.id = c.id
-          RETURNING o.id, o.workflow_type, o.workflow_id, o.payload, o.attempts,
+          RETURNING o.id, o.workflow_type, o.workflow_id, o.payload, o.attempts, o.traceparent, o.tracestate,
             (extract(epoch FROM o.created_at) * 1000)::float8 AS created_ms,
             (extract(epoch FROM o.created_at) * 1000)::float8 AS due_ms`
         : yield* sql<Record<string, unknown>>`
@@ -70,7 +70,7 @@ export const make = (
             FOR UPDATE SKIP LOCKED
           ) AS c
           WHERE t.id = c.id
-          RETURNING t.id, t.workflow_type, t.workflow_id, t.input AS payload, t.attempts,
+          RETURNING t.id, t.workflow_type, t.workflow_id, t.input AS payload, t.attempts, t.traceparent, t.tracestate,
             (extract(epoch FROM t.created_at) * 1000)::float8 AS created_ms,
             (extract(epoch FROM t.fire_at) * 1000)::float8 AS due_ms`
       // Times come back as epoch milliseconds: cheaper to read than timestamps, on the hottest query.
@@ -84,7 +84,13 @@ export const make = (
           attempts: num(row.attempts),
           createdAt: new Date(num(row.created_ms)),
           dueAt: new Date(num(row.due_ms)),
-          lockedBy: workerId
+          lockedBy: workerId,
+          traceContext: typeof row.traceparent === "string"
+            ? {
+              traceparent: row.traceparent,
+              tracestate: typeof row.tracestate === "string" ? row.tracestate : undefined
+            }
+            : undefined
         }))
         .sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     }).pipe(Effect.mapError(storeError(`claim ${kind}s`)))
