@@ -184,7 +184,7 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
       // -----------------------------------------------------------------------
       // §7.3 tests/postgres/runtime.rs
       // -----------------------------------------------------------------------
-      describe("ironflow runtime tests (spec §7.3)", () => {
+      describe("ironflow runtime tests (spec §7.3): processing", () => {
         it.scoped("shutdown_completes_promptly", () =>
           Effect.gen(function*() {
             const type = uniqueType("shutdown_promptly")
@@ -350,7 +350,9 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
             yield* awaitRows("timer", type, "timer processed", allProcessed(1))
             yield* awaitRows("effect", type, "effect processed", allProcessed(1))
           }))
+      })
 
+      describe("ironflow runtime tests (spec §7.3): failures, leases, shutdown", () => {
         it.scoped("effect_transient_failure_retries_then_succeeds", () =>
           Effect.gen(function*() {
             const type = uniqueType("transient")
