@@ -106,6 +106,37 @@ export interface TimerRequest {
   /** The encoded input the timer delivers. */
   readonly input: unknown
   readonly key: Option.Option<string>
+  /** Claimed before due timers of lower priority (default 0). */
+  readonly priority?: number | undefined
+}
+
+/**
+ * What a new effect row carries besides its payload: its priority and the
+ * names of the limits it runs under (written with the row so that a
+ * saturated key's rows can be parked together; the claiming runtime computes
+ * them again).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EffectTraits {
+  readonly priority: number
+  /** The concurrency limit's name (`concurrency:<workflow type>:<key>`), if any. */
+  readonly limitKey: string | null
+  /** The rate limit's name (`rate:<workflow type>:<key>`), if any. */
+  readonly rateKey: string | null
+}
+
+/**
+ * A claimed effect to admit under its limits (`WorkflowStore.admit`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Admission {
+  readonly id: string
+  readonly concurrency: { readonly name: string; readonly limit: number } | undefined
+  readonly rate: { readonly name: string; readonly limit: number; readonly perMillis: number } | undefined
 }
 
 /**
@@ -233,6 +264,8 @@ export interface ClaimedItem {
   readonly dueAt: Date
   /** The lease holder that claimed it. */
   readonly lockedBy: string
+  /** Higher is claimed first among ready rows. */
+  readonly priority?: number | undefined
 }
 
 /**
@@ -475,6 +508,8 @@ export interface InstanceWrites {
   /** The version the events are written with. */
   readonly eventVersion: number
   readonly effects: ReadonlyArray<unknown>
+  /** Per effect (same order), its priority and limit names; absent: priority 0, no limits. */
+  readonly effectTraits?: ReadonlyArray<EffectTraits> | undefined
   readonly cancelTimers: ReadonlyArray<string>
   readonly timers: ReadonlyArray<TimerRequest>
   readonly completed: boolean
@@ -669,6 +704,25 @@ export class WorkflowStore extends Context.Tag("ironflow/WorkflowStore")<Workflo
     disposition: FailureDisposition,
     options?: { readonly timedOut?: boolean | undefined }
   ) => Effect.Effect<boolean, StoreError>
+
+  /**
+   * Admits claimed effects under their concurrency and rate limits, in the
+   * order given (claim order), serialized per limit across processes: a row
+   * runs when each of its limits has room (a concurrency slot is held while
+   * its lease is current); the others are parked, their leases given back,
+   * and so is every other ready row of a full limit, until `releaseWaiting`.
+   * Returns the ids admitted and still held by `workerId`.
+   */
+  readonly admit: (
+    workerId: string,
+    rows: ReadonlyArray<Admission>
+  ) => Effect.Effect<ReadonlyArray<string>, StoreError>
+
+  /**
+   * Gives parked rows back to the claims, as many per limit as it has room
+   * for now (every limit with parked rows, or those named). Returns how many.
+   */
+  readonly releaseWaiting: (names?: ReadonlyArray<string>) => Effect.Effect<number, StoreError>
 
   /** Gives leases back without counting an attempt (shutdown, interruption). */
   readonly release: (kind: QueueKind, workerId: string, ids: ReadonlyArray<string>) => Effect.Effect<void, StoreError>

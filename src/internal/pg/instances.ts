@@ -160,7 +160,9 @@ export const makeTransactGroup = (
     const events = writes.instances.flatMap((i) =>
       i.events.map((payload, n) => ({ i, sequence: i.firstSequence + n, payload: JSON.stringify(payload) }))
     )
-    const effects = writes.instances.flatMap((i) => i.effects.map((payload) => ({ i, payload })))
+    const effects = writes.instances.flatMap((i) =>
+      i.effects.map((payload, n) => ({ i, payload, traits: i.effectTraits?.[n] }))
+    )
     const cancels = writes.instances.flatMap((i) => i.cancelTimers.map((key) => ({ i, key })))
     const timers = writes.instances.flatMap((i) => lastPerKey(i.timers).map((timer) => ({ i, timer })))
     const updated = writes.instances
@@ -195,7 +197,11 @@ export const makeTransactGroup = (
       ${
       updated.map((i) => Option.match(i.snapshot, { onNone: () => null, onSome: (x) => JSON.stringify(x.state) }))
     }::text[],
-      ${updated.map((i) => Option.match(i.snapshot, { onNone: () => null, onSome: (x) => x.version }))}::text[]
+      ${updated.map((i) => Option.match(i.snapshot, { onNone: () => null, onSome: (x) => x.version }))}::text[],
+      ${effects.map((e) => e.traits?.priority ?? 0)}::integer[],
+      ${effects.map((e) => e.traits?.limitKey ?? null)}::text[],
+      ${effects.map((e) => e.traits?.rateKey ?? null)}::text[],
+      ${timers.map((t) => t.timer.priority ?? 0)}::integer[]
     ) AS settled`.pipe(
       Effect.as<Committed>({
         effects: effects.length > 0,
