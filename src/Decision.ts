@@ -28,6 +28,11 @@ export interface Accept<out E, out F = never, out I = never> extends Pipeable {
   readonly _tag: "Accept"
   readonly events: Array.NonEmptyReadonlyArray<E>
   readonly effects: ReadonlyArray<F>
+  /**
+   * Priorities given with `withEffect(effect, { priority })`, by position in
+   * `effects` (missing or `undefined`: the handler's default priority, else 0).
+   */
+  readonly effectPriorities?: ReadonlyArray<number | undefined> | undefined
   readonly timers: ReadonlyArray<Timer.Timer<I>>
   readonly cancelTimers: ReadonlyArray<string>
 }
@@ -145,33 +150,64 @@ const modify = (
 ): any => (self._tag === "Reject" ? self : makeAccept(f(self)))
 
 /**
- * Adds an effect. A no-op on a rejection.
+ * Options of an effect added to a decision.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EffectOptions {
+  /**
+   * Among ready effects, higher priority is claimed first (default: the
+   * handler's `priority`, else 0; equal priorities run in creation order).
+   */
+  readonly priority?: number | undefined
+}
+
+const addEffects = (
+  a: Accept<any, any, any>,
+  effects: ReadonlyArray<unknown>,
+  options: EffectOptions | undefined
+): Omit<Accept<any, any, any>, "_tag" | "pipe"> => {
+  const priority = options?.priority
+  if (priority === undefined && a.effectPriorities === undefined) return { ...a, effects: [...a.effects, ...effects] }
+  const before = a.effectPriorities ?? []
+  const priorities: Array<number | undefined> = a.effects.map((_, i) => before[i])
+  for (let i = 0; i < effects.length; i++) priorities.push(priority)
+  return { ...a, effects: [...a.effects, ...effects], effectPriorities: priorities }
+}
+
+/**
+ * Adds an effect, optionally with a priority. A no-op on a rejection.
  *
  * @since 0.1.0
  * @category combinators
  */
 export const withEffect: {
-  <F2>(effect: F2): <D extends AnyDecision>(self: D) => WithEffect<D, F2>
-  <D extends AnyDecision, F2>(self: D, effect: F2): WithEffect<D, F2>
+  <F2>(effect: F2, options?: EffectOptions): <D extends AnyDecision>(self: D) => WithEffect<D, F2>
+  <D extends AnyDecision, F2>(self: D, effect: F2, options?: EffectOptions): WithEffect<D, F2>
 } = dual(
-  2,
-  <E, F, I, R, F2>(self: Decision<E, F, I, R>, effect: F2): Decision<E, F | F2, I, R> =>
-    modify(self, (a) => ({ ...a, effects: [...a.effects, effect] }))
+  (args) => isDecision(args[0]),
+  <E, F, I, R, F2>(self: Decision<E, F, I, R>, effect: F2, options?: EffectOptions): Decision<E, F | F2, I, R> =>
+    modify(self, (a) => addEffects(a, [effect], options))
 )
 
 /**
- * Adds several effects. A no-op on a rejection.
+ * Adds several effects, optionally all with one priority. A no-op on a
+ * rejection.
  *
  * @since 0.1.0
  * @category combinators
  */
 export const withEffects: {
-  <F2>(effects: Iterable<F2>): <D extends AnyDecision>(self: D) => WithEffect<D, F2>
-  <D extends AnyDecision, F2>(self: D, effects: Iterable<F2>): WithEffect<D, F2>
+  <F2>(effects: Iterable<F2>, options?: EffectOptions): <D extends AnyDecision>(self: D) => WithEffect<D, F2>
+  <D extends AnyDecision, F2>(self: D, effects: Iterable<F2>, options?: EffectOptions): WithEffect<D, F2>
 } = dual(
-  2,
-  <E, F, I, R, F2>(self: Decision<E, F, I, R>, effects: Iterable<F2>): Decision<E, F | F2, I, R> =>
-    modify(self, (a) => ({ ...a, effects: [...a.effects, ...effects] }))
+  (args) => isDecision(args[0]),
+  <E, F, I, R, F2>(
+    self: Decision<E, F, I, R>,
+    effects: Iterable<F2>,
+    options?: EffectOptions
+  ): Decision<E, F | F2, I, R> => modify(self, (a) => addEffects(a, globalThis.Array.from(effects), options))
 )
 
 /**
@@ -205,7 +241,8 @@ export const withTimers: {
 )
 
 /**
- * Adds a timer that delivers `input` after `delay`, optionally under a key.
+ * Adds a timer that delivers `input` after `delay`, optionally under a key
+ * and with a priority (among due timers, higher fires first).
  * A no-op on a rejection.
  *
  * @since 0.1.0
@@ -215,13 +252,13 @@ export const withTimerAfter: {
   <I2>(
     delay: Duration.DurationInput,
     input: I2,
-    options?: { readonly key?: string | undefined }
+    options?: { readonly key?: string | undefined; readonly priority?: number | undefined }
   ): <D extends AnyDecision>(self: D) => WithTimer<D, I2>
   <D extends AnyDecision, I2>(
     self: D,
     delay: Duration.DurationInput,
     input: I2,
-    options?: { readonly key?: string | undefined }
+    options?: { readonly key?: string | undefined; readonly priority?: number | undefined }
   ): WithTimer<D, I2>
 } = dual(
   (args) => isDecision(args[0]),
@@ -229,11 +266,12 @@ export const withTimerAfter: {
     self: Decision<E, F, I, R>,
     delay: Duration.DurationInput,
     input: I2,
-    options?: { readonly key?: string | undefined }
+    options?: { readonly key?: string | undefined; readonly priority?: number | undefined }
   ): Decision<E, F, I | I2, R> => {
     const timer = Timer.after(delay, input)
     const keyed = options?.key === undefined ? timer : Timer.withKey(timer, options.key)
-    return modify(self, (a) => ({ ...a, timers: [...a.timers, keyed] }))
+    const prioritized = options?.priority === undefined ? keyed : Timer.withPriority(keyed, options.priority)
+    return modify(self, (a) => ({ ...a, timers: [...a.timers, prioritized] }))
   }
 )
 

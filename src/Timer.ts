@@ -22,6 +22,8 @@ export interface Timer<out I> {
   readonly delay: Duration.Duration
   readonly input: I
   readonly key: Option.Option<string>
+  /** Among due timers, higher priority fires first (default 0). */
+  readonly priority?: number | undefined
 }
 
 /**
@@ -42,6 +44,18 @@ export const withKey: {
   (key: string): <I>(self: Timer<I>) => Timer<I>
   <I>(self: Timer<I>, key: string): Timer<I>
 } = dual(2, <I>(self: Timer<I>, key: string): Timer<I> => ({ ...self, key: Option.some(key) }))
+
+/**
+ * Sets the timer's priority: among due timers, higher priority is claimed
+ * first (default 0; equal priorities fire in due order).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withPriority: {
+  (priority: number): <I>(self: Timer<I>) => Timer<I>
+  <I>(self: Timer<I>, priority: number): Timer<I>
+} = dual(2, <I>(self: Timer<I>, priority: number): Timer<I> => ({ ...self, priority }))
 
 /**
  * The serialized form used by ironflow: `delay` as `{ secs, nanos }`, the

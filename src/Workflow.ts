@@ -90,7 +90,7 @@ export interface Workflow<State, Input, Event, Eff = never, Rejection = never> e
    */
   readonly handler: <E, R>(
     handle: (effect: Eff, context: EffectContext) => Effect.Effect<Option.Option<Input>, E, R>,
-    options?: HandlerOptions
+    options?: HandlerOptions<Eff>
   ) => WorkflowHandler<Workflow<State, Input, Event, Eff, Rejection>, R>
 }
 
@@ -180,7 +180,7 @@ export type Rejection<W extends Any> = Schema.Schema.Type<W["rejection"]>
  * @since 0.1.0
  * @category models
  */
-export interface HandlerOptions {
+export interface HandlerOptions<Eff = any> {
   /** Overrides the runtime's retry policy for this workflow's effects and timers. */
   readonly retryPolicy?: RetryPolicy | undefined
   /**
@@ -190,6 +190,46 @@ export interface HandlerOptions {
    * retry policy and dead-lettered when the attempts run out.
    */
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * The priority of this workflow's effects when their decision gives none
+   * (`Decision.withEffect(effect, { priority })`): among ready effects, higher
+   * is claimed first. Default 0.
+   */
+  readonly priority?: number | ((effect: Eff) => number) | undefined
+  /**
+   * At most `limit` effects with the same key run at once, across every
+   * runtime on the database (a SIGKILLed runtime's slots come back when its
+   * leases expire). Effects over the limit wait without being rescanned.
+   */
+  readonly concurrency?: ConcurrencyLimit<Eff> | undefined
+  /**
+   * At most `limit` effects with the same key start per `per` (a sliding
+   * window on the `Clock`), across every runtime on the database.
+   */
+  readonly rateLimit?: RateLimit<Eff> | undefined
+}
+
+/**
+ * A concurrency limit per key (`HandlerOptions.concurrency`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConcurrencyLimit<Eff> {
+  readonly key: (effect: Eff) => string
+  readonly limit: number
+}
+
+/**
+ * A rate limit per key (`HandlerOptions.rateLimit`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateLimit<Eff> {
+  readonly key: (effect: Eff) => string
+  readonly limit: number
+  readonly per: Duration.DurationInput
 }
 
 /**
@@ -215,6 +255,10 @@ export interface WorkflowHandler<W extends Any, R = never> {
   readonly timeout: Option.Option<Duration.Duration>
   /** True for the no-op handler of workflows without effects. */
   readonly withoutEffects: boolean
+  /** `HandlerOptions.priority`, `concurrency` and `rateLimit`, if given. */
+  readonly priority?: number | ((effect: EffectOf<W>) => number) | undefined
+  readonly concurrency?: ConcurrencyLimit<EffectOf<W>> | undefined
+  readonly rateLimit?: RateLimit<EffectOf<W>> | undefined
 }
 
 /**
@@ -496,17 +540,28 @@ export const make = <State, Input, Event, Eff = never, Rejection = never>(
     cancel: options.cancel,
     handler: <E, R>(
       handle: (effect: Eff, context: EffectContext) => Effect.Effect<Option.Option<Input>, E, R>,
-      handlerOptions?: HandlerOptions
+      handlerOptions?: HandlerOptions<Eff>
     ): WorkflowHandler<Workflow<State, Input, Event, Eff, Rejection>, R> => ({
       [HandlerTypeId]: HandlerTypeId,
       workflow: self,
       handle,
       retryPolicy: Option.fromNullable(handlerOptions?.retryPolicy),
       timeout: Option.map(Option.fromNullable(handlerOptions?.timeout), Duration.decode),
-      withoutEffects: false
+      withoutEffects: false,
+      priority: handlerOptions?.priority,
+      concurrency: checkLimit("concurrency", handlerOptions?.concurrency),
+      rateLimit: checkLimit("rateLimit", handlerOptions?.rateLimit)
     })
   })
   return self
+}
+
+// A limit below 1 could never run anything: refused where it is declared.
+const checkLimit = <L extends { readonly limit: number } | undefined>(name: string, limit: L): L => {
+  if (limit !== undefined && !(Number.isInteger(limit.limit) && limit.limit >= 1)) {
+    throw new globalThis.Error(`${name}.limit must be an integer of at least 1, got ${limit.limit}`)
+  }
+  return limit
 }
 
 /**

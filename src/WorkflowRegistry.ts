@@ -4,8 +4,9 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CurrentEffectContext, type EffectContext } from "./EffectContext.js"
@@ -13,6 +14,7 @@ import { codecsOf } from "./internal/codecs.js"
 import type { RetryPolicy } from "./RetryPolicy.js"
 import * as Workflow from "./Workflow.js"
 import { DuplicateWorkflowType, SerializationError } from "./WorkflowError.js"
+import type { Admission, EffectTraits } from "./WorkflowStore.js"
 
 /**
  * A registered workflow type.
@@ -35,6 +37,18 @@ export interface Entry {
   readonly retryPolicy: Option.Option<RetryPolicy>
   /** The handler's own timeout per attempt; the runtime's `handlerTimeout` applies when none. */
   readonly timeout: Option.Option<Duration.Duration>
+  /** Whether the handler declares a concurrency or rate limit. */
+  readonly limited: boolean
+  /** The rate limit's window in milliseconds, if it declares one. */
+  readonly ratePerMillis: number | undefined
+  /**
+   * The priority and limit names of a new effect (the value `decide`
+   * returned), given the priority its decision chose, if any. A key function
+   * that throws leaves the names to the claim (which fails the attempt).
+   */
+  readonly traits: (effect: unknown, priority: number | undefined) => EffectTraits
+  /** The limits a stored effect runs under; fails when its payload does not decode or a key function throws. */
+  readonly admission: (id: string, payload: unknown) => Either.Either<Admission, unknown>
 }
 
 /**
@@ -59,6 +73,46 @@ export type Requirements<Registrations extends ReadonlyArray<Workflow.Registrati
   Registrations[number] extends infer X ? X extends Workflow.WorkflowHandler<any, infer R> ? R : never : never,
   CurrentEffectContext
 >
+
+const priorityOf = (handler: Workflow.WorkflowHandler<Workflow.Any, unknown>, effect: unknown): number => {
+  const priority = handler.priority
+  if (priority === undefined) return 0
+  if (typeof priority === "number") return priority
+  try {
+    return priority(effect)
+  } catch {
+    return 0
+  }
+}
+
+// Limit names are namespaced by kind and workflow type, so two handlers never share a limit by accident.
+const limitsOf = (workflowType: string, handler: Workflow.WorkflowHandler<Workflow.Any, unknown>) => {
+  const { concurrency, rateLimit } = handler
+  const perMillis = rateLimit === undefined ? 0 : Duration.toMillis(Duration.decode(rateLimit.per))
+  const names = (id: string, effect: unknown): Admission => ({
+    id,
+    concurrency: concurrency === undefined
+      ? undefined
+      : { name: `concurrency:${workflowType}:${concurrency.key(effect)}`, limit: concurrency.limit },
+    rate: rateLimit === undefined
+      ? undefined
+      : { name: `rate:${workflowType}:${rateLimit.key(effect)}`, limit: rateLimit.limit, perMillis }
+  })
+  return {
+    limited: concurrency !== undefined || rateLimit !== undefined,
+    names,
+    traits: (effect: unknown, priority: number | undefined): EffectTraits => {
+      const chosen = priority ?? priorityOf(handler, effect)
+      if (concurrency === undefined && rateLimit === undefined) return { priority: chosen, limitKey: null, rateKey: null }
+      try {
+        const admission = names("", effect)
+        return { priority: chosen, limitKey: admission.concurrency?.name ?? null, rateKey: admission.rate?.name ?? null }
+      } catch {
+        return { priority: chosen, limitKey: null, rateKey: null }
+      }
+    }
+  }
+}
 
 /**
  * Builds a registry. Registering a workflow type twice fails with
@@ -88,8 +142,15 @@ export const make = <const Registrations extends ReadonlyArray<Workflow.Registra
         effect: unknown,
         context: EffectContext
       ) => Effect.Effect<Option.Option<unknown>, unknown>
+      const limits = limitsOf(workflow.type, handler)
       entries.set(workflow.type, {
         workflow,
+        limited: limits.limited,
+        ratePerMillis: handler.rateLimit === undefined ? undefined : Duration.toMillis(Duration.decode(handler.rateLimit.per)),
+        traits: limits.traits,
+        admission: (id, payload) =>
+          Either.flatMap(codecs.effect.decode(payload), (effect) =>
+            Either.try({ try: () => limits.names(id, effect), catch: (cause) => cause })),
         handlesEffects: !handler.withoutEffects,
         retryPolicy: handler.retryPolicy,
         timeout: handler.timeout ?? Option.none(),

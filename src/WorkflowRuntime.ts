@@ -40,7 +40,13 @@ import * as WorkflowId from "./WorkflowId.js"
 import * as Metrics from "./WorkflowMetrics.js"
 import * as WorkflowRegistry from "./WorkflowRegistry.js"
 import * as WorkflowService from "./WorkflowService.js"
-import { type ClaimedItem, type DeadLetter, type DeadLetterQuery, WorkflowStore } from "./WorkflowStore.js"
+import {
+  type Admission,
+  type ClaimedItem,
+  type DeadLetter,
+  type DeadLetterQuery,
+  WorkflowStore
+} from "./WorkflowStore.js"
 
 /**
  * @since 0.1.0
@@ -124,6 +130,81 @@ export const make: Effect.Effect<
   const config = yield* RuntimeConfig.RuntimeConfig
   const deadLetters = yield* Effect.provideService(DeadLetters.make, WorkflowStore, store)
   const workerId = Option.getOrElse(config.workerId, () => randomUUID())
+
+  const traits = GroupCommit.traitsFrom(registry.get)
+
+  // Concurrency and rate limits: admission after each claim, releases after settlements and on a period.
+  const limitedEntries = registry.types.flatMap((type) =>
+    Option.toArray(Option.filter(registry.get(type), (entry) => entry.limited))
+  )
+  // Rows whose limit key could not be computed: their attempt fails (retried, then dead-lettered).
+  const keyFailures = new Map<string, unknown>()
+  // The concurrency limit of each admitted row, to release waiting rows once its slot is free.
+  const slotOf = new Map<string, string>()
+
+  const admit = (lockedBy: string, items: ReadonlyArray<ClaimedItem>) =>
+    Effect.gen(function*() {
+      const admissions: Array<Admission> = []
+      for (const item of items) {
+        const entry = registry.get(item.workflowType)
+        if (Option.isNone(entry) || !entry.value.limited) continue
+        const admission = entry.value.admission(item.id, item.payload)
+        if (Either.isLeft(admission)) keyFailures.set(item.id, admission.left)
+        else admissions.push(admission.right)
+      }
+      if (admissions.length === 0) return items
+      const admitted = new Set(
+        yield* store.admit(lockedBy, admissions).pipe(
+          Effect.catchAll((error) =>
+            Effect.as(Effect.logWarning("could not admit limited effects; their leases will expire", error), [])
+          )
+        )
+      )
+      const limited = new Set<string>()
+      for (const admission of admissions) {
+        limited.add(admission.id)
+        if (admitted.has(admission.id) && admission.concurrency !== undefined) {
+          slotOf.set(admission.id, admission.concurrency.name)
+        }
+      }
+      return items.filter((item) => !limited.has(item.id) || admitted.has(item.id))
+    })
+
+  const onSettled = (items: ReadonlyArray<ClaimedItem>) =>
+    Effect.suspend(() => {
+      const names = new Set<string>()
+      for (const item of items) {
+        const name = slotOf.get(item.id)
+        if (name !== undefined) {
+          slotOf.delete(item.id)
+          names.add(name)
+        }
+        keyFailures.delete(item.id)
+      }
+      return names.size === 0 ? Effect.void : store.releaseWaiting(Array.from(names)).pipe(
+        Effect.catchAll((error) => Effect.logDebug("could not release effects waiting for a slot", error)),
+        Effect.asVoid
+      )
+    })
+
+  // Every limit is looked at on this period (by `Clock` time): slots of leases that expired, rate windows
+  // that moved on. A rate limit is looked at ten times per window, at most every 50 ms.
+  const releaseEvery = Math.max(
+    50,
+    Math.min(
+      1000,
+      ...limitedEntries.flatMap((entry) => entry.ratePerMillis === undefined ? [] : [entry.ratePerMillis / 10])
+    )
+  )
+  let releasedAt = Number.NEGATIVE_INFINITY
+  const beforeClaim = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    if (now - releasedAt < releaseEvery) return
+    releasedAt = now
+    yield* store.releaseWaiting().pipe(
+      Effect.catchAll((error) => Effect.logDebug("could not release effects waiting for a slot", error))
+    )
+  })
 
   const record = (metric: typeof Metrics.processed, kind: string, workflowType: string) =>
     Metric.increment(Metrics.tagged(metric, { kind, workflow_type: workflowType }))
@@ -300,6 +381,17 @@ export const make: Effect.Effect<
     const found = registry.get(item.workflowType)
     if (Option.isNone(found)) return settle("effect", item, unknownType(item.workflowType))
     const entry = found.value
+    if (keyFailures.has(item.id)) {
+      const cause = keyFailures.get(item.id)
+      keyFailures.delete(item.id)
+      return runAttempt(
+        item,
+        entry,
+        Effect.fail(cause),
+        (): Worker.Settlement => ({ _tag: "Complete" }),
+        (failure) => `the effect's limit key could not be computed: ${describe(failure)}`
+      )
+    }
     const context = new EffectContext({
       effectId: item.id,
       workflow: WorkflowId.ref(item.workflowType, item.workflowId),
@@ -372,15 +464,15 @@ export const make: Effect.Effect<
         span: spans[i]
       }))
       const fence = { kind, lockedBy, completed }
-      const results = yield* GroupCommit.apply(store, service.config, items, fence).pipe(
+      const results = yield* GroupCommit.apply(store, service.config, items, fence, traits).pipe(
         Effect.catchAll((error) =>
           GroupCommit.isTransient(error) || items.length + (completed.length > 0 ? 1 : 0) <= 1
             ? Effect.fail(error)
             // Something one of them wrote was refused: the acks alone, then each input alone, so it fails alone.
             : Effect.zipRight(
-              GroupCommit.apply(store, service.config, [], fence),
+              GroupCommit.apply(store, service.config, [], fence, traits),
               Effect.forEach(items, (item) =>
-                GroupCommit.apply(store, service.config, [item], { ...fence, completed: [] }).pipe(
+                GroupCommit.apply(store, service.config, [item], { ...fence, completed: [] }, traits).pipe(
                   Effect.map(([result]) =>
                     result
                   ),
@@ -553,7 +645,8 @@ export const make: Effect.Effect<
           commit: commit("effect"),
           onClaimed,
           handlerContext: registry.context,
-          awaitClaims: guard.awaitClaims
+          awaitClaims: guard.awaitClaims,
+          ...(limitedEntries.length === 0 ? {} : { admit, beforeClaim, onSettled })
         }).pipe(Effect.withClock(guard.clock))
       )
     }

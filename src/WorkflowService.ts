@@ -185,6 +185,7 @@ export const make: Effect.Effect<
   const registry = yield* WorkflowRegistry
   const config = yield* WorkflowServiceConfig
 
+  const traits = GroupCommit.traitsFrom(registry.get)
   const lookup = (workflowType: string) =>
     Option.match(registry.get(workflowType), {
       onNone: () => Effect.fail(new UnknownWorkflowType({ workflowType })),
@@ -199,11 +200,11 @@ export const make: Effect.Effect<
   > = []
   let leading = false
   const applyAll = (batch: typeof waiting) =>
-    GroupCommit.apply(store, config, batch.map((w) => w.item)).pipe(
+    GroupCommit.apply(store, config, batch.map((w) => w.item), undefined, traits).pipe(
       Effect.catchAll((error) =>
         // One input may be what the database refused: apply each alone, so it fails alone.
         batch.length > 1 && !GroupCommit.isTransient(error)
-          ? Effect.forEach(batch, (w) => Effect.either(GroupCommit.apply(store, config, [w.item]))).pipe(
+          ? Effect.forEach(batch, (w) => Effect.either(GroupCommit.apply(store, config, [w.item], undefined, traits))).pipe(
             Effect.map((results) => results)
           )
           : Effect.fail(error)

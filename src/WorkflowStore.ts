@@ -108,6 +108,8 @@ export interface TimerRequest {
   readonly key: Option.Option<string>
   /** The trace the decision that set it belongs to (stored on the row; its firing continues it). */
   readonly traceContext?: TraceContext | undefined
+  /** Claimed before due timers of lower priority (default 0). */
+  readonly priority?: number | undefined
 }
 
 /**
@@ -123,6 +125,35 @@ export interface TraceContext {
   readonly traceparent: string
   /** Vendor entries (`key=value,...`), when the span had any. */
   readonly tracestate?: string | undefined
+}
+
+/**
+ * What a new effect row carries besides its payload: its priority and the
+ * names of the limits it runs under (written with the row so that a
+ * saturated key's rows can be parked together; the claiming runtime computes
+ * them again).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EffectTraits {
+  readonly priority: number
+  /** The concurrency limit's name (`concurrency:<workflow type>:<key>`), if any. */
+  readonly limitKey: string | null
+  /** The rate limit's name (`rate:<workflow type>:<key>`), if any. */
+  readonly rateKey: string | null
+}
+
+/**
+ * A claimed effect to admit under its limits (`WorkflowStore.admit`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Admission {
+  readonly id: string
+  readonly concurrency: { readonly name: string; readonly limit: number } | undefined
+  readonly rate: { readonly name: string; readonly limit: number; readonly perMillis: number } | undefined
 }
 
 /**
@@ -252,6 +283,8 @@ export interface ClaimedItem {
   readonly lockedBy: string
   /** The trace context stored on the row by the execute that wrote it (as stored: not checked). */
   readonly traceContext?: TraceContext | undefined
+  /** Higher is claimed first among ready rows. */
+  readonly priority?: number | undefined
 }
 
 /**
@@ -496,6 +529,8 @@ export interface InstanceWrites {
   readonly effects: ReadonlyArray<unknown>
   /** The trace context of each effect, in the order of `effects` (absent: none has one). */
   readonly effectTraceContexts?: ReadonlyArray<TraceContext | undefined> | undefined
+  /** Per effect (same order), its priority and limit names; absent: priority 0, no limits. */
+  readonly effectTraits?: ReadonlyArray<EffectTraits> | undefined
   readonly cancelTimers: ReadonlyArray<string>
   readonly timers: ReadonlyArray<TimerRequest>
   readonly completed: boolean
@@ -690,6 +725,25 @@ export class WorkflowStore extends Context.Tag("ironflow/WorkflowStore")<Workflo
     disposition: FailureDisposition,
     options?: { readonly timedOut?: boolean | undefined }
   ) => Effect.Effect<boolean, StoreError>
+
+  /**
+   * Admits claimed effects under their concurrency and rate limits, in the
+   * order given (claim order), serialized per limit across processes: a row
+   * runs when each of its limits has room (a concurrency slot is held while
+   * its lease is current); the others are parked, their leases given back,
+   * and so is every other ready row of a full limit, until `releaseWaiting`.
+   * Returns the ids admitted and still held by `workerId`.
+   */
+  readonly admit: (
+    workerId: string,
+    rows: ReadonlyArray<Admission>
+  ) => Effect.Effect<ReadonlyArray<string>, StoreError>
+
+  /**
+   * Gives parked rows back to the claims, as many per limit as it has room
+   * for now (every limit with parked rows, or those named). Returns how many.
+   */
+  readonly releaseWaiting: (names?: ReadonlyArray<string>) => Effect.Effect<number, StoreError>
 
   /** Gives leases back without counting an attempt (shutdown, interruption). */
   readonly release: (kind: QueueKind, workerId: string, ids: ReadonlyArray<string>) => Effect.Effect<void, StoreError>

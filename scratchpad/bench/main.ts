@@ -10,6 +10,7 @@
  *   npm run bench                 full sizes, 60 s soak
  *   npm run bench -- --soak       full sizes, 10 minute soak
  *   npm run bench -- --quick      small sizes, every scenario, under a minute (CI smoke test)
+ *   npm run bench -- --only limits   scenarios 8 and 9 alone (priorities, blocked key; with --quick: small)
  */
 import { Command, FileSystem } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
@@ -25,6 +26,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
 const argv = process.argv.slice(2)
 const quick = argv.includes("--quick")
 const longSoak = argv.includes("--soak")
+const only = argv.includes("--only") ? argv[argv.indexOf("--only") + 1] : undefined
 const serverUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const runId = randomUUID().replace(/-/g, "").slice(0, 8)
 
@@ -48,6 +50,9 @@ const sizes = quick
     soakRate: 200,
     embeddedEffects: 1_000,
     embeddedWorkflows: 100,
+    priorityEffects: 2_000,
+    blockedFree: 5_000,
+    blockedRows: 10_000,
     repeats: 1
   }
   : {
@@ -68,6 +73,9 @@ const sizes = quick
     soakRate: 200,
     embeddedEffects: 20_000,
     embeddedWorkflows: 2_000,
+    priorityEffects: 20_000,
+    blockedFree: 50_000,
+    blockedRows: 100_000,
     repeats: 3
   }
 
@@ -227,6 +235,39 @@ const program = Effect.gen(function*() {
     }; ${machine.cpus} CPUs, node ${machine.node}, PostgreSQL ${serverVersion}`
   )
 
+  // Scenarios 8 and 9 (issue #14): the drain with and without mixed priorities, in one run on one database
+  // (target: mixed no more than 10 % slower); free effects behind one saturated key (target: at least half
+  // the rate of the free effects alone, measured in the same run).
+  const limitsScenarios = (c: IronflowConfig) =>
+    Effect.gen(function*() {
+      yield* progress("scenario 8: priorities")
+      const priorities = yield* onPostgres("limits.ts", [
+        "--scenario",
+        "priorities",
+        "--n",
+        String(sizes.priorityEffects),
+        "--rounds",
+        "2",
+        ...configArg(c)
+      ])
+      yield* progress("scenario 9: free effects behind a saturated key")
+      const blocked = yield* onPostgres("limits.ts", [
+        "--scenario",
+        "blocked",
+        "--free",
+        String(sizes.blockedFree),
+        "--blocked",
+        String(sizes.blockedRows),
+        ...configArg(c)
+      ])
+      return { priorities, blocked }
+    })
+  if (only === "limits") {
+    const { blocked, priorities } = yield* limitsScenarios(effectCandidates[0])
+    yield* Console.log(JSON.stringify({ machine, library, priorities, blocked }, null, 2))
+    return
+  }
+
   // Scenario 1: effect throughput, beside graphile-worker batched and plain.
   const effectsRunWith = (c: IronflowConfig, extra: ReadonlyArray<string>) =>
     onPostgres("effects.ts", ["--n", String(sizes.effects), ...configArg(c), ...extra])
@@ -358,6 +399,8 @@ const program = Effect.gen(function*() {
     ...configArg(workflowsConfig)
   ])
 
+  const limits = yield* limitsScenarios(effectsConfig)
+
   // Extras (not with --quick): diagnostics beside the issue's figures.
   // - the same effect runtime with claims served from memory: what the process spends per effect;
   // - pickup and timers with the executes in another service (own connections and store, no workers),
@@ -401,7 +444,9 @@ const program = Effect.gen(function*() {
     embedded_start_rss_mb: num(embeddedEffects, "start_rss_mb"),
     embedded_data_dir_created_peak_rss_mb: num(embeddedOnDisk.created, "peak_rss_mb"),
     embedded_data_dir_reopened_peak_rss_mb: num(embeddedOnDisk.reopened, "peak_rss_mb"),
-    embedded_data_dir_reopened_rss_after_close_mb: num(embeddedOnDisk.reopened, "rss_after_close_mb")
+    embedded_data_dir_reopened_rss_after_close_mb: num(embeddedOnDisk.reopened, "rss_after_close_mb"),
+    priorities_mixed_over_plain: num(limits.priorities, "mixed_over_plain"),
+    blocked_free_behind_over_alone: num(limits.blocked, "behind_over_alone")
   }
   const extraResults = extras === undefined ? undefined : {
     effects_per_s_in_memory_claims: num(extras.inMemoryClaims, "effects_per_s"),
@@ -484,6 +529,24 @@ const program = Effect.gen(function*() {
       ""
     ],
     ["embedded_rss_after_close_mb (in memory)", fmt(results.embedded_rss_after_close_mb), "", "", ""],
+    [
+      "priorities_mixed_over_plain",
+      fmt(results.priorities_mixed_over_plain),
+      `${fmt(num(limits.priorities, "mixed_priorities_effects_per_s"))} / ${
+        fmt(num(limits.priorities, "plain_effects_per_s"))
+      } effects/s`,
+      ">= 0.9",
+      yes(results.priorities_mixed_over_plain >= 0.9)
+    ],
+    [
+      `blocked_free_behind_over_alone (${sizes.blockedRows} blocked, ${sizes.blockedFree} free)`,
+      fmt(results.blocked_free_behind_over_alone),
+      `${fmt(num(limits.blocked, "free_behind_blocked_effects_per_s"))} / ${
+        fmt(num(limits.blocked, "free_alone_effects_per_s"))
+      } effects/s`,
+      ">= 0.5",
+      yes(results.blocked_free_behind_over_alone >= 0.5)
+    ],
     [
       "embedded_peak_rss_mb, data directory: created / reopened",
       `${fmt(results.embedded_data_dir_created_peak_rss_mb)} / ${fmt(results.embedded_data_dir_reopened_peak_rss_mb)}`,

@@ -23,6 +23,7 @@ import * as WorkflowStore from "ironflow/WorkflowStore"
 import { shifted } from "../../src/internal/clockGuard.js"
 import { ChaosHandler, HandlerBehaviour } from "./ChaosWorkflow.js"
 import { cronTallySchedule, CronTallyWorkflow } from "./CronTallyWorkflow.js"
+import { LimitedHandler } from "./LimitedWorkflow.js"
 import { TallyHandler } from "./TallyWorkflow.js"
 
 /** What the driver passes in `CHAOS_WORKER`. */
@@ -51,6 +52,8 @@ export interface WorkerOptions {
   readonly clockSkewMs?: number | undefined
   /** Run the schedules scenario's workflow and declare its schedule (a tick every `everyMs`). */
   readonly cron?: { readonly name: string; readonly everyMs: number; readonly pollMs: number } | undefined
+  /** Run the limits scenario's workflow (a handler with a concurrency limit per key). */
+  readonly limited?: boolean | undefined
 }
 
 const options = JSON.parse(process.env.CHAOS_WORKER ?? "{}") as WorkerOptions
@@ -102,6 +105,8 @@ const Main = Ready.pipe(
       ? WorkflowRegistry.layer([CronTallyWorkflow])
       : options.tally === true
       ? WorkflowRegistry.layer([TallyHandler])
+      : options.limited === true
+      ? WorkflowRegistry.layer([LimitedHandler])
       : WorkflowRegistry.layer([ChaosHandler])
   ),
   Layer.provide(killAtCommit > 0 ? CrashingStore : Layer.empty),

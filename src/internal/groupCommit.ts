@@ -163,6 +163,7 @@ interface Slot {
   readonly effects: Array<unknown>
   /** The trace context of each effect, once an input with a span wrote some (aligned with `effects`). */
   effectTraces: Array<WorkflowStore.TraceContext | undefined> | undefined
+  readonly effectTraits: Array<WorkflowStore.EffectTraits>
   readonly cancels: Array<string>
   readonly timers: Array<WorkflowStore.TimerRequest>
 }
@@ -265,18 +266,49 @@ const instanceOf = (item: Item): Either.Either<WorkflowStore.InstanceRequest, Fa
   })
 }
 
+/**
+ * The priority and limit names of a new effect of a workflow type, given the
+ * priority its decision chose (from the registry's handlers; without one,
+ * the decision's priority alone).
+ *
+ * @internal
+ */
+export type Traits = (
+  workflowType: string,
+  effect: unknown,
+  priority: number | undefined
+) => WorkflowStore.EffectTraits
+
+/**
+ * The traits of the handlers of a registry.
+ *
+ * @internal
+ */
+export const traitsFrom = (
+  get: (workflowType: string) => Option.Option<{ readonly traits: (effect: unknown, priority: number | undefined) => WorkflowStore.EffectTraits }>
+): Traits =>
+(workflowType, effect, priority) =>
+  Option.match(get(workflowType), {
+    onNone: () => noLimits(workflowType, effect, priority),
+    onSome: (entry) => entry.traits(effect, priority)
+  })
+
+const noLimits: Traits = (_type, _effect, priority) => ({ priority: priority ?? 0, limitKey: null, rateKey: null })
+
 /** A decision's writes, encoded and checked; nothing of it is kept if any part fails. */
 interface Encoded {
   readonly state: unknown
   readonly completed: boolean
   readonly events: ReadonlyArray<unknown>
   readonly effects: ReadonlyArray<unknown>
+  readonly effectTraits: ReadonlyArray<WorkflowStore.EffectTraits>
   readonly cancels: ReadonlyArray<string>
   readonly timers: ReadonlyArray<WorkflowStore.TimerRequest>
 }
 
 const encodeAccepted = (
   encode: ReturnType<typeof encoder>,
+  traits: Traits,
   slot: Slot,
   decision: Extract<ReturnType<Workflow.Any["decide"]>, { readonly _tag: "Accept" }>,
   now: number
@@ -298,10 +330,13 @@ const encodeAccepted = (
     events.push(json.right)
   }
   const effects: Array<unknown> = []
-  for (const effect of decision.effects) {
+  const effectTraits: Array<WorkflowStore.EffectTraits> = []
+  for (let i = 0; i < decision.effects.length; i++) {
+    const effect = decision.effects[i]
     const json = encode(workflow, codecs, "effect", effect)
     if (Either.isLeft(json)) return Either.left(json.left)
     effects.push(json.right)
+    effectTraits.push(traits(workflow.type, effect, decision.effectPriorities?.[i]))
   }
   for (const key of decision.cancelTimers) {
     const problem = textProblem(key)
@@ -333,9 +368,17 @@ const encodeAccepted = (
     }
     const json = encode(workflow, codecs, "timer input", timer.input)
     if (Either.isLeft(json)) return Either.left(json.left)
-    timers.push({ delay: timer.delay, key: timer.key, input: json.right })
+    timers.push({ delay: timer.delay, key: timer.key, input: json.right, priority: timer.priority })
   }
-  return Either.right({ state, completed: completed.right, events, effects, cancels: decision.cancelTimers, timers })
+  return Either.right({
+    state,
+    completed: completed.right,
+    events,
+    effects,
+    effectTraits,
+    cancels: decision.cancelTimers,
+    timers
+  })
 }
 
 type InstanceName = { readonly workflowType: string; readonly workflowId: string }
@@ -353,7 +396,8 @@ export const apply = (
   store: WorkflowStore.WorkflowStore["Type"],
   config: Config,
   items: ReadonlyArray<Item>,
-  fence?: Fence
+  fence?: Fence,
+  traits?: Traits
 ): Effect.Effect<ReadonlyArray<ItemResult>, StoreError> =>
   Effect.gen(function*() {
     const results: Array<ItemResult | undefined> = new Array(items.length)
@@ -428,6 +472,7 @@ export const apply = (
               events: [],
               effects: [],
               effectTraces: undefined,
+              effectTraits: [],
               cancels: [],
               timers: []
             }))
@@ -510,7 +555,7 @@ export const apply = (
                 done(ExecuteOutcome.Rejected(reason))
                 continue
               }
-              const accepted = encodeAccepted(encode, slot, decision.right, group.now)
+              const accepted = encodeAccepted(encode, traits ?? noLimits, slot, decision.right, group.now)
               if (Either.isLeft(accepted)) {
                 results[p.index] = failed(accepted.left)
                 continue
@@ -528,6 +573,7 @@ export const apply = (
               if (slot.effectTraces !== undefined) {
                 for (let n = 0; n < writes.effects.length; n++) slot.effectTraces.push(trace)
               }
+              slot.effectTraits.push(...writes.effectTraits)
               if (writes.cancels.length > 0) {
                 // A cancel also cancels what earlier inputs of this group scheduled under the key.
                 const cancelled = new Set(writes.cancels)
@@ -573,6 +619,7 @@ export const apply = (
                 eventVersion: slot.workflow.eventVersion,
                 effects: slot.effects,
                 effectTraceContexts: slot.effectTraces,
+                effectTraits: slot.effectTraits,
                 cancelTimers: slot.cancels,
                 timers: slot.timers,
                 completed: slot.completed,

@@ -80,6 +80,17 @@ export interface WorkerOptions {
   readonly handlerContext: Context.Context<never>
   /** Completes when this process may claim (its clock agrees with the database's). */
   readonly awaitClaims: Effect.Effect<void>
+  /**
+   * Admits claimed rows under their limits; the rows it leaves out are no
+   * longer held by this worker (parked, or their lease left to expire).
+   */
+  readonly admit?: ((lockedBy: string, items: ReadonlyArray<WorkflowStore.ClaimedItem>) => Effect.Effect<
+    ReadonlyArray<WorkflowStore.ClaimedItem>
+  >) | undefined
+  /** Runs before each claim (releases rows waiting for a slot when due). */
+  readonly beforeClaim?: Effect.Effect<void> | undefined
+  /** Called once rows' outcomes are in the database (their slots are free). */
+  readonly onSettled?: ((items: ReadonlyArray<WorkflowStore.ClaimedItem>) => Effect.Effect<void>) | undefined
 }
 
 /** Retries of bookkeeping statements while the database is unreachable (about 20 s in all). */
@@ -177,6 +188,9 @@ export const start = (options: WorkerOptions): Effect.Effect<Running, never, Sco
       })
     const refillAt = Math.max(1, Math.ceil(options.batchSize / 2))
 
+    const settled = (items: ReadonlyArray<WorkflowStore.ClaimedItem>) =>
+      options.onSettled === undefined || items.length === 0 ? Effect.void : options.onSettled(items)
+
     const settle = (item: WorkflowStore.ClaimedItem, settlement: Settlement): Effect.Effect<void> => {
       switch (settlement._tag) {
         case "Complete":
@@ -187,13 +201,15 @@ export const start = (options: WorkerOptions): Effect.Effect<Running, never, Sco
           return store.release(kind, name, [item.id]).pipe(
             bookkeepingRetry,
             Effect.catchAll((error) => Effect.logWarning("could not release a lease; it will expire", error)),
-            Effect.ensuring(disown([item.id]))
+            Effect.ensuring(disown([item.id])),
+            Effect.zipRight(settled([item]))
           )
         case "Fail":
           return recordFailure(store, kind, name, item.id, settlement.error, settlement.disposition, {
             timedOut: settlement.timedOut
           }).pipe(
-            Effect.ensuring(disown([item.id]))
+            Effect.ensuring(disown([item.id])),
+            Effect.zipRight(settled([item]))
           )
       }
     }
@@ -254,6 +270,8 @@ export const start = (options: WorkerOptions): Effect.Effect<Running, never, Sco
       const ticket = yield* options.ticket
       const limit = options.batchSize - held.size
       const now = yield* Clock.currentTimeMillis
+      if (options.beforeClaim !== undefined) yield* options.beforeClaim
+      let claimedCount = 0
       const claimed = yield* Effect.uninterruptible(
         Effect.tap(
           store.claim({
@@ -263,7 +281,13 @@ export const start = (options: WorkerOptions): Effect.Effect<Running, never, Sco
             limit,
             lease: options.lease,
             exclude: Array.from(owned)
-          }),
+          }).pipe(
+            Effect.flatMap((items) => {
+              claimedCount = items.length
+              const admit = options.admit
+              return admit === undefined || items.length === 0 ? Effect.succeed(items) : admit(name, items)
+            })
+          ),
           (items) =>
             Effect.sync(() => {
               for (const item of items) {
@@ -276,7 +300,8 @@ export const start = (options: WorkerOptions): Effect.Effect<Running, never, Sco
       )
       consecutiveFailures = 0
       yield* options.onClaimed(claimed)
-      if (claimed.length < limit) yield* options.idle(ticket)
+      // Rows parked by the admission count as claimed: more may be ready behind them.
+      if (claimedCount < limit) yield* options.idle(ticket)
     }).pipe(
       Effect.catchAll((error: StoreError) =>
         Effect.gen(function*() {
@@ -296,6 +321,7 @@ export const start = (options: WorkerOptions): Effect.Effect<Running, never, Sco
         const done = Array.from(chunk)
         return RealTime.retry(Effect.uninterruptible(options.commit(name, done))).pipe(
           Effect.zipRight(disown(done.map((d) => d.item.id))),
+          Effect.zipRight(settled(done.map((d) => d.item))),
           Effect.onInterrupt(() => Queue.offerAll(acks, done))
         )
       }),

@@ -161,7 +161,7 @@ export const makeTransactGroup = (
       i.events.map((payload, n) => ({ i, sequence: i.firstSequence + n, payload: JSON.stringify(payload) }))
     )
     const effects = writes.instances.flatMap((i) =>
-      i.effects.map((payload, n) => ({ i, payload, trace: i.effectTraceContexts?.[n] }))
+      i.effects.map((payload, n) => ({ i, payload, trace: i.effectTraceContexts?.[n], traits: i.effectTraits?.[n] }))
     )
     const cancels = writes.instances.flatMap((i) => i.cancelTimers.map((key) => ({ i, key })))
     const timers = writes.instances.flatMap((i) => lastPerKey(i.timers).map((timer) => ({ i, timer })))
@@ -206,7 +206,11 @@ export const makeTransactGroup = (
       ${
       updated.map((i) => Option.match(i.snapshot, { onNone: () => null, onSome: (x) => JSON.stringify(x.state) }))
     }::text[],
-      ${updated.map((i) => Option.match(i.snapshot, { onNone: () => null, onSome: (x) => x.version }))}::text[]
+      ${updated.map((i) => Option.match(i.snapshot, { onNone: () => null, onSome: (x) => x.version }))}::text[],
+      ${effects.map((e) => e.traits?.priority ?? 0)}::integer[],
+      ${effects.map((e) => e.traits?.limitKey ?? null)}::text[],
+      ${effects.map((e) => e.traits?.rateKey ?? null)}::text[],
+      ${timers.map((t) => t.timer.priority ?? 0)}::integer[]
       ${traceParams}
     ) AS settled`.pipe(
       Effect.as<Committed>({

@@ -7,6 +7,14 @@ import type * as WorkflowStore from "../../WorkflowStore.js"
 import { storableError } from "../storable.js"
 import { date, isUuid, json, num, optionalDate, optionalString, queueTable, storeError } from "./rows.js"
 
+// A uuid[] comes back as an array from PostgreSQL, as its text form ("{a,b}") from some drivers.
+const uuidArray = (value: unknown): ReadonlyArray<string> =>
+  Array.isArray(value)
+    ? value.map(String)
+    : typeof value === "string" && value.length > 2
+    ? value.slice(1, -1).split(",")
+    : []
+
 /**
  * Claims, acks, failures, leases and dead letters of the effect outbox and
  * the timers.
@@ -22,6 +30,8 @@ export const make = (
   | "complete"
   | "fail"
   | "release"
+  | "admit"
+  | "releaseWaiting"
   | "extendLeases"
   | "nextTimerDue"
   | "fetchDeadLetters"
@@ -44,16 +54,16 @@ export const make = (
           UPDATE ironflow.outbox AS o SET locked_until = ${until}, locked_by = ${workerId}, claimed_at = ${at}
           FROM (
             SELECT id FROM ironflow.outbox
-            WHERE processed_at IS NULL AND dead_lettered_at IS NULL
+            WHERE processed_at IS NULL AND dead_lettered_at IS NULL AND NOT awaiting_slot
               AND (locked_until IS NULL OR locked_until <= ${at})
               AND workflow_type = ANY(${workflowTypes}::text[])
               AND NOT (id = ANY(${exclude}::uuid[]))
-            ORDER BY created_at, id
+            ORDER BY priority DESC, created_at, id
             LIMIT ${limit}
             FOR UPDATE SKIP LOCKED
           ) AS c
           WHERE o.id = c.id
-          RETURNING o.id, o.workflow_type, o.workflow_id, o.payload, o.attempts, o.traceparent, o.tracestate,
+          RETURNING o.id, o.workflow_type, o.workflow_id, o.payload, o.attempts, o.traceparent, o.tracestate, o.priority,
             (extract(epoch FROM o.created_at) * 1000)::float8 AS created_ms,
             (extract(epoch FROM o.created_at) * 1000)::float8 AS due_ms`
         : yield* sql<Record<string, unknown>>`
@@ -65,12 +75,12 @@ export const make = (
               AND (locked_until IS NULL OR locked_until <= ${at})
               AND workflow_type = ANY(${workflowTypes}::text[])
               AND NOT (id = ANY(${exclude}::uuid[]))
-            ORDER BY fire_at, id
+            ORDER BY priority DESC, fire_at, id
             LIMIT ${limit}
             FOR UPDATE SKIP LOCKED
           ) AS c
           WHERE t.id = c.id
-          RETURNING t.id, t.workflow_type, t.workflow_id, t.input AS payload, t.attempts, t.traceparent, t.tracestate,
+          RETURNING t.id, t.workflow_type, t.workflow_id, t.input AS payload, t.attempts, t.traceparent, t.tracestate, t.priority,
             (extract(epoch FROM t.created_at) * 1000)::float8 AS created_ms,
             (extract(epoch FROM t.fire_at) * 1000)::float8 AS due_ms`
       // Times come back as epoch milliseconds: cheaper to read than timestamps, on the hottest query.
@@ -90,9 +100,14 @@ export const make = (
               traceparent: row.traceparent,
               tracestate: typeof row.tracestate === "string" ? row.tracestate : undefined
             }
-            : undefined
+            : undefined,
+          priority: num(row.priority)
         }))
-        .sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        // RETURNING has no order: claim order again (priority, then due time, then id).
+        .sort((a, b) =>
+          (b.priority ?? 0) - (a.priority ?? 0) || a.dueAt.getTime() - b.dueAt.getTime() ||
+          (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+        )
     }).pipe(Effect.mapError(storeError(`claim ${kind}s`)))
 
   const complete: WorkflowStore.WorkflowStore["Type"]["complete"] = (kind, workerId, ids) =>
@@ -130,6 +145,31 @@ export const make = (
       Effect.asVoid,
       Effect.mapError(storeError(`release ${kind} leases`))
     )
+
+  const admit: WorkflowStore.WorkflowStore["Type"]["admit"] = (workerId, rows) =>
+    rows.length === 0 ? Effect.succeed([]) : Effect.gen(function*() {
+      const at = new Date(yield* Clock.currentTimeMillis)
+      const result = yield* sql<{ admitted: unknown }>`SELECT ironflow.admit_rows(
+        ${at}, ${workerId}, ${rows.map((r) => r.id)}::uuid[],
+        ${rows.map((r) => r.concurrency?.name ?? null)}::text[],
+        ${rows.map((r) => r.concurrency?.limit ?? null)}::integer[],
+        ${rows.map((r) => r.rate?.name ?? null)}::text[],
+        ${rows.map((r) => r.rate?.limit ?? null)}::integer[],
+        ${rows.map((r) => r.rate === undefined ? null : Math.max(1, Math.round(r.rate.perMillis)))}::bigint[]
+      ) AS admitted`
+      return uuidArray(result[0]?.admitted)
+    }).pipe(Effect.mapError(storeError("admit effects under their limits")))
+
+  const releaseWaiting: WorkflowStore.WorkflowStore["Type"]["releaseWaiting"] = (names) =>
+    Effect.gen(function*() {
+      const at = new Date(yield* Clock.currentTimeMillis)
+      const rows = yield* sql<{ released: unknown }>`
+        SELECT ironflow.release_waiting(${at}, ${names === undefined ? null : names}::text[]) AS released`
+      const released = num(rows[0]?.released ?? 0)
+      // Released rows are claimable now: wake the workers, here and in other processes.
+      if (released > 0) yield* wake.effects
+      return released
+    }).pipe(Effect.mapError(storeError("release effects waiting for a slot")))
 
   const extendLeases: WorkflowStore.WorkflowStore["Type"]["extendLeases"] = (kind, workerId, ids, lease) =>
     ids.length === 0 ? Effect.void : Effect.gen(function*() {
@@ -208,6 +248,8 @@ export const make = (
     complete,
     fail,
     release,
+    admit,
+    releaseWaiting,
     extendLeases,
     nextTimerDue,
     fetchDeadLetters,
