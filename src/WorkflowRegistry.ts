@@ -103,10 +103,16 @@ const limitsOf = (workflowType: string, handler: Workflow.WorkflowHandler<Workfl
     names,
     traits: (effect: unknown, priority: number | undefined): EffectTraits => {
       const chosen = priority ?? priorityOf(handler, effect)
-      if (concurrency === undefined && rateLimit === undefined) return { priority: chosen, limitKey: null, rateKey: null }
+      if (concurrency === undefined && rateLimit === undefined) {
+        return { priority: chosen, limitKey: null, rateKey: null }
+      }
       try {
         const admission = names("", effect)
-        return { priority: chosen, limitKey: admission.concurrency?.name ?? null, rateKey: admission.rate?.name ?? null }
+        return {
+          priority: chosen,
+          limitKey: admission.concurrency?.name ?? null,
+          rateKey: admission.rate?.name ?? null
+        }
       } catch {
         return { priority: chosen, limitKey: null, rateKey: null }
       }
@@ -146,11 +152,15 @@ export const make = <const Registrations extends ReadonlyArray<Workflow.Registra
       entries.set(workflow.type, {
         workflow,
         limited: limits.limited,
-        ratePerMillis: handler.rateLimit === undefined ? undefined : Duration.toMillis(Duration.decode(handler.rateLimit.per)),
+        ratePerMillis: handler.rateLimit === undefined
+          ? undefined
+          : Duration.toMillis(Duration.decode(handler.rateLimit.per)),
         traits: limits.traits,
         admission: (id, payload) =>
-          Either.flatMap(codecs.effect.decode(payload), (effect) =>
-            Either.try({ try: () => limits.names(id, effect), catch: (cause) => cause })),
+          Either.flatMap(
+            codecs.effect.decode(payload),
+            (effect) => Either.try({ try: () => limits.names(id, effect), catch: (cause) => cause })
+          ),
         handlesEffects: !handler.withoutEffects,
         retryPolicy: handler.retryPolicy,
         timeout: handler.timeout ?? Option.none(),

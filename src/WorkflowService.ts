@@ -204,9 +204,10 @@ export const make: Effect.Effect<
       Effect.catchAll((error) =>
         // One input may be what the database refused: apply each alone, so it fails alone.
         batch.length > 1 && !GroupCommit.isTransient(error)
-          ? Effect.forEach(batch, (w) => Effect.either(GroupCommit.apply(store, config, [w.item], undefined, traits))).pipe(
-            Effect.map((results) => results)
-          )
+          ? Effect.forEach(batch, (w) => Effect.either(GroupCommit.apply(store, config, [w.item], undefined, traits)))
+            .pipe(
+              Effect.map((results) => results)
+            )
           : Effect.fail(error)
       ),
       Effect.exit,

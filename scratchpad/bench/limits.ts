@@ -17,7 +17,17 @@ import { SqlClient } from "@effect/sql"
 import { Deferred, Effect, Layer, Option } from "effect"
 import { PgWorkflowStore, RuntimeConfig, type Workflow, WorkflowRegistry, WorkflowRuntime } from "ironflow"
 import { EffectsWorkflow, makeRoundTrip, workPayloadSql } from "./BenchWorkflows.js"
-import { args, databaseLayer, emit, makeCounter, progress, round, runChild, runtimeOptions, waitUntil } from "./common.js"
+import {
+  args,
+  databaseLayer,
+  emit,
+  makeCounter,
+  progress,
+  round,
+  runChild,
+  runtimeOptions,
+  waitUntil
+} from "./common.js"
 
 const scenario = args.string("scenario", "priorities")
 const config = args.config()
@@ -105,13 +115,20 @@ const blocked = Effect.gen(function*() {
     }),
     Effect.orDie
   )
-  const behind = yield* drain((counter) => [
-    ...noop(counter),
-    Limited.handler(() => Effect.as(Deferred.await(hold), Option.none()), {
-      concurrency: { key: () => "hot", limit: 1 }
-    })
-  ], free, Effect.suspend(() => Effect.zipRight(countParked, Deferred.succeed(hold, undefined))))
-  yield* progress("blocked", `${free} free effects behind ${blockedCount} blocked: ${round(free / (behind / 1000), 0)}/s`)
+  const behind = yield* drain(
+    (counter) => [
+      ...noop(counter),
+      Limited.handler(() => Effect.as(Deferred.await(hold), Option.none()), {
+        concurrency: { key: () => "hot", limit: 1 }
+      })
+    ],
+    free,
+    Effect.suspend(() => Effect.zipRight(countParked, Deferred.succeed(hold, undefined)))
+  )
+  yield* progress(
+    "blocked",
+    `${free} free effects behind ${blockedCount} blocked: ${round(free / (behind / 1000), 0)}/s`
+  )
   return {
     free,
     blocked: blockedCount,

@@ -285,7 +285,9 @@ export type Traits = (
  * @internal
  */
 export const traitsFrom = (
-  get: (workflowType: string) => Option.Option<{ readonly traits: (effect: unknown, priority: number | undefined) => WorkflowStore.EffectTraits }>
+  get: (
+    workflowType: string
+  ) => Option.Option<{ readonly traits: (effect: unknown, priority: number | undefined) => WorkflowStore.EffectTraits }>
 ): Traits =>
 (workflowType, effect, priority) =>
   Option.match(get(workflowType), {

@@ -84,9 +84,11 @@ export interface WorkerOptions {
    * Admits claimed rows under their limits; the rows it leaves out are no
    * longer held by this worker (parked, or their lease left to expire).
    */
-  readonly admit?: ((lockedBy: string, items: ReadonlyArray<WorkflowStore.ClaimedItem>) => Effect.Effect<
-    ReadonlyArray<WorkflowStore.ClaimedItem>
-  >) | undefined
+  readonly admit?:
+    | ((lockedBy: string, items: ReadonlyArray<WorkflowStore.ClaimedItem>) => Effect.Effect<
+      ReadonlyArray<WorkflowStore.ClaimedItem>
+    >)
+    | undefined
   /** Runs before each claim (releases rows waiting for a slot when due). */
   readonly beforeClaim?: Effect.Effect<void> | undefined
   /** Called once rows' outcomes are in the database (their slots are free). */

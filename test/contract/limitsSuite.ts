@@ -286,10 +286,19 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
               concurrency: { key: (effect) => effect.key, limit: 1 }
             })
             const service = yield* serviceFor([handler])
-            yield* service.execute(workflow, new Submit({ id: "q-1", calls: [...calls("k", 50), ...calls("z", 1, 99)] }))
+            yield* service.execute(
+              workflow,
+              new Submit({ id: "q-1", calls: [...calls("k", 50), ...calls("z", 1, 99)] })
+            )
             const name = `concurrency:${type}:k`
             const claim = (limit: number) =>
-              store.claim({ kind: "effect", workerId: "w-park", workflowTypes: [type], limit, lease: Duration.seconds(30) })
+              store.claim({
+                kind: "effect",
+                workerId: "w-park",
+                workflowTypes: [type],
+                limit,
+                lease: Duration.seconds(30)
+              })
             const first = yield* claim(2)
             const admitted = yield* store.admit(
               "w-park",
