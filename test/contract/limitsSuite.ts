@@ -346,8 +346,12 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
             assert.strictEqual(yield* tally.read("started", "api"), 4)
             yield* TestClock.adjust("10 seconds")
             yield* awaitCondition("the last", Effect.map(tally.read("started", "api"), (n) => n === 5))
+            // The handler's tally is written before its row is acknowledged: wait for the acks.
+            yield* awaitCondition(
+              "every row processed",
+              Effect.map(outboxOf(type), (rows) => rows.every((row) => row.processed))
+            )
             const rows = yield* outboxOf(type)
-            assert.isTrue(rows.every((row) => row.processed))
             assert.isTrue(rows.filter((row) => row.n < 50).every((row) => row.rateKey === `rate:${type}:api`))
           }))
       })

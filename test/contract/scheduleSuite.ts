@@ -290,8 +290,9 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
           const at = yield* firedAt(type, "minutely")
           assert.strictEqual(at.length, 35)
           assert.strictEqual(new Set(at).size, 35)
+          // Exactly once is about the set of ticks: two runtimes may apply them in either order.
           assert.deepStrictEqual(
-            at,
+            [...at].sort(),
             Array.from(
               { length: 35 },
               (_, i) => new Date(Date.parse("2031-04-01T00:01:00.000Z") + i * 60_000).toISOString()
