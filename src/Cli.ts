@@ -21,6 +21,7 @@ import type * as Redacted from "effect/Redacted"
 import { readFileSync } from "node:fs"
 import * as Database from "./Database.js"
 import * as CancelCommand from "./internal/cli/cancel.js"
+import * as ConsoleCommand from "./internal/cli/console.js"
 import * as SchedulesCommand from "./internal/cli/schedules.js"
 import { importModule } from "./internal/moduleLoader.js"
 import * as Migrations from "./Migrations.js"
@@ -721,13 +722,31 @@ const schedules = SchedulesCommand.make({
   usage: (reason) => new UsageError({ reason })
 })
 
+const consoleCommand = ConsoleCommand.make({
+  connection,
+  workflows: workflowsModule,
+  withStore,
+  loadModule,
+  usage: (reason) => new UsageError({ reason })
+})
+
 /**
  * @since 0.1.0
  * @category commands
  */
 export const command = Command.make("ironflow").pipe(
   Command.withDescription("Operate ironflow: migrations, instances, dead letters, queue statistics"),
-  Command.withSubcommands([migrateCommand, instances, deadLetters, stats, projections, diagram, prune, schedules])
+  Command.withSubcommands([
+    migrateCommand,
+    instances,
+    deadLetters,
+    stats,
+    projections,
+    diagram,
+    prune,
+    schedules,
+    consoleCommand
+  ])
 )
 
 // The installed package's version (package.json is one level above src/ and dist/ alike).

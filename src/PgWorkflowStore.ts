@@ -337,11 +337,14 @@ export const make = (
           )
           return { snapshot, events }
         }).pipe(Effect.mapError(storeError("load workflow state"))),
-      listInstances: ({ limit, offset, workflowType }) =>
+      listInstances: ({ idPrefix, limit, offset, status, workflowType }) =>
         sql<Record<string, unknown>>`
           SELECT workflow_type, workflow_id, created_at, event_count, last_event_at, completed_at
           FROM ironflow.workflow_instances
           WHERE (${workflowType ?? null}::text IS NULL OR workflow_type = ${workflowType ?? null}::text)
+            AND (${idPrefix ?? null}::text IS NULL OR starts_with(workflow_id, ${idPrefix ?? null}::text))
+            AND (${status ?? null}::text IS NULL
+              OR (${status ?? null}::text = 'active') = (completed_at IS NULL))
           ORDER BY last_event_at DESC NULLS LAST, created_at DESC, workflow_type, workflow_id
           LIMIT ${limit} OFFSET ${offset}`.pipe(
           Effect.map((rows) => rows.map(toSummary)),

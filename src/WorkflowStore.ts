@@ -47,6 +47,31 @@ export interface WorkflowInstanceSummary {
 }
 
 /**
+ * How many instances of one workflow type are active and completed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InstanceCounts {
+  readonly workflowType: string
+  readonly active: number
+  readonly completed: number
+}
+
+/**
+ * Work finished in one minute: effects and timers marked processed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ThroughputMinute {
+  /** The start of the minute. */
+  readonly minute: Date
+  readonly effects: number
+  readonly timers: number
+}
+
+/**
  * How an observed input ended. Stored as `accepted`, `rejected` (with the
  * rejection's JSON) or `already_completed`.
  *
@@ -671,9 +696,22 @@ export class WorkflowStore extends Context.Tag("ironflow/WorkflowStore")<Workflo
   /** Instances, most recently active first. */
   readonly listInstances: (options: {
     readonly workflowType?: string | undefined
+    /** Only ids that start with this text (matched literally: `%` and `_` are not wildcards). */
+    readonly idPrefix?: string | undefined
+    /** Only active (not completed) or only completed instances. */
+    readonly status?: "active" | "completed" | undefined
     readonly limit: number
     readonly offset: number
   }) => Effect.Effect<ReadonlyArray<WorkflowInstanceSummary>, StoreError>
+
+  /** Active and completed instances per workflow type (every type with an instance). */
+  readonly instanceCounts: Effect.Effect<ReadonlyArray<InstanceCounts>, StoreError>
+
+  /**
+   * Effects and timers processed per minute over the last `minutes` minutes
+   * (database time), oldest first, one entry per minute (zeros included).
+   */
+  readonly throughput: (minutes: number) => Effect.Effect<ReadonlyArray<ThroughputMinute>, StoreError>
 
   /** One instance's summary. */
   readonly fetchInstance: (

@@ -15,7 +15,14 @@ export const make = (
   sql: SqlClient.SqlClient
 ): Pick<
   WorkflowStore.WorkflowStore["Type"],
-  "prune" | "queueStats" | "announceWorker" | "retireWorker" | "liveWorkers" | "databaseTimeMillis"
+  | "prune"
+  | "queueStats"
+  | "instanceCounts"
+  | "throughput"
+  | "announceWorker"
+  | "retireWorker"
+  | "liveWorkers"
+  | "databaseTimeMillis"
 > => {
   const table = (kind: WorkflowStore.QueueKind) => queueTable(sql, kind)
   return {
@@ -148,6 +155,49 @@ export const make = (
         timedOutAttempts: num(row.timed_out)
       }))
     }).pipe(Effect.mapError(storeError("read queue statistics"))),
+    instanceCounts: sql<Record<string, unknown>>`
+      SELECT workflow_type, count(*) FILTER (WHERE completed_at IS NULL) AS active,
+        count(*) FILTER (WHERE completed_at IS NOT NULL) AS completed
+      FROM ironflow.workflow_instances GROUP BY workflow_type ORDER BY workflow_type`.pipe(
+      Effect.map((rows) =>
+        rows.map((row): WorkflowStore.InstanceCounts => ({
+          workflowType: String(row.workflow_type),
+          active: num(row.active),
+          completed: num(row.completed)
+        }))
+      ),
+      Effect.mapError(storeError("count instances"))
+    ),
+    throughput: (minutes) =>
+      Effect.gen(function*() {
+        // Minutes of this process's Clock, as processed_at is written with the runtimes' Clock.
+        const now = yield* Clock.currentTimeMillis
+        const last = Math.floor(now / 60_000) * 60_000
+        const count = Math.max(1, Math.min(Math.floor(minutes), 24 * 60))
+        const since = new Date(last - (count - 1) * 60_000)
+        const rows = yield* sql<Record<string, unknown>>`
+          SELECT kind, (extract(epoch FROM date_trunc('minute', processed_at)) * 1000)::float8 AS minute_ms,
+            count(*) AS n
+          FROM (
+            SELECT 'effect' AS kind, processed_at FROM ironflow.outbox WHERE processed_at >= ${since}
+            UNION ALL
+            SELECT 'timer' AS kind, processed_at FROM ironflow.timers WHERE processed_at >= ${since}
+          ) done
+          GROUP BY kind, minute_ms`
+        const buckets = Array.from({ length: count }, (_, i) => ({
+          minute: new Date(since.getTime() + i * 60_000),
+          effects: 0,
+          timers: 0
+        }))
+        for (const row of rows) {
+          const index = Math.round((num(row.minute_ms) - since.getTime()) / 60_000)
+          const bucket = buckets[index]
+          if (bucket === undefined) continue
+          if (row.kind === "timer") bucket.timers += num(row.n)
+          else bucket.effects += num(row.n)
+        }
+        return buckets as ReadonlyArray<WorkflowStore.ThroughputMinute>
+      }).pipe(Effect.mapError(storeError("read throughput"))),
     announceWorker: (worker, ttl) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
