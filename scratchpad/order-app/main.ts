@@ -8,6 +8,11 @@
  * rejected inputs, and a shipment that ends as a dead letter. Progress is
  * printed while it runs, then a summary. Run it twice: the data persists.
  * Ctrl+C drains the runtime gracefully.
+ *
+ * `npm run console` (this file with `--console`) does the same, then keeps
+ * the runtime running with the web console in the application's Layer graph
+ * (`Console.layerConfig`) on http://127.0.0.1:7420 until Ctrl+C: the
+ * instances, their diagrams, the dead letter, and a retry that really runs.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, Metric, Option, Schedule } from "effect"
@@ -21,8 +26,9 @@ import {
   WorkflowRuntime,
   WorkflowService
 } from "ironflow"
+import * as IronflowConsole from "ironflow/Console"
 import { OrderHandler } from "./OrderHandler.js"
-import { type OrderId, OrderWorkflow, PlaceOrder } from "./OrderWorkflow.js"
+import { type OrderId, OrderStateMachine, OrderWorkflow, PlaceOrder } from "./OrderWorkflow.js"
 import { CarrierLive, PaymentGatewayLive } from "./services.js"
 
 interface Scenario {
@@ -175,12 +181,31 @@ const program = Effect.gen(function*() {
   )
 })
 
-const App = WorkflowRuntime.layer.pipe(
+const withConsole = process.argv.includes("--console")
+
+const Runtime = WorkflowRuntime.layer.pipe(
   Layer.provide(WorkflowRegistry.layer([OrderHandler])),
   Layer.provide(Layer.mergeAll(PaymentGatewayLive, CarrierLive)),
   Layer.provide(RuntimeConfig.layerFromEnv({ timerPollInterval: "250 millis" })),
-  Layer.provide(PgWorkflowStore.layer),
+  Layer.provideMerge(PgWorkflowStore.layer),
   Layer.provide(Database.layerFromEnv())
 )
 
-program.pipe(Effect.provide(App), NodeRuntime.runMain)
+// The console shares the application's store and service: typed state and the order's state machine on its pages.
+const App = withConsole
+  ? IronflowConsole.layerConfig({ views: [OrderStateMachine] }).pipe(Layer.provideMerge(Runtime))
+  : Runtime
+
+const main = withConsole
+  ? program.pipe(
+    Effect.zipRight(Effect.gen(function*() {
+      const running = yield* Effect.serviceOptional(IronflowConsole.Console)
+      yield* Console.log(
+        `\nThe console is open on ${running.url}: instances, diagrams, the dead letter (retry it there: the runtime here runs it). Ctrl+C stops.`
+      )
+      return yield* Effect.never
+    }))
+  )
+  : program
+
+main.pipe(Effect.provide(App), NodeRuntime.runMain)

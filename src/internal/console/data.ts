@@ -38,9 +38,12 @@ export const overview = (sources: Sources): Effect.Effect<ConsoleApi.Overview, C
       store.databaseTimeMillis
     ])
     const registered = new Set(workers.flatMap((w) => w.workflowTypes))
-    const byType = new Map<string, {
-      -readonly [K in keyof ConsoleApi.TypeOverview]: ConsoleApi.TypeOverview[K]
-    }>()
+    const byType = new Map<
+      string,
+      {
+        -readonly [K in keyof ConsoleApi.TypeOverview]: ConsoleApi.TypeOverview[K]
+      }
+    >()
     const entry = (workflowType: string) => {
       let found = byType.get(workflowType)
       if (found === undefined) {

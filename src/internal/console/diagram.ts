@@ -57,7 +57,9 @@ export const stateMachine = (
   for (const t of definition.transitions) {
     const id = `${t.from}\u0000${t.to}`
     const edge = edges.get(id) ?? { from: t.from, to: t.to, labels: [] }
-    edge.labels.push([t.input, ...t.effects.map((e) => `[${e}]`), ...t.timers.map((timer) => `timer ${timer}`)].join(" "))
+    edge.labels.push(
+      [t.input, ...t.effects.map((e) => `[${e}]`), ...t.timers.map((timer) => `timer ${timer}`)].join(" ")
+    )
     edges.set(id, edge)
   }
   const longest = Math.max(0, ...[...edges.values()].flatMap((e) => e.labels.map((l) => l.length)))
@@ -118,7 +120,9 @@ export const stateMachine = (
   }
   const nodes: Array<string> = []
   for (const node of placed.values()) {
-    const classes = ["state", node.terminal ? "terminal" : "", node.name === current ? "current" : ""].join(" ").trim()
+    const classes = ["state", node.terminal ? "terminal" : "", node.name === current ? "current" : ""].filter((c) =>
+      c !== ""
+    ).join(" ")
     nodes.push(
       `<g class="${classes}" data-state="${escape(node.name)}">` +
         `<rect x="${node.x}" y="${node.y}" width="${nodeWidth}" height="${nodeHeight}" rx="8"/>` +
@@ -152,7 +156,9 @@ export const eventPath = (eventNames: ReadonlyArray<string>): Html => {
     const x = margin + (i % perRow) * (nodeWidth + 40)
     const y = margin + Math.floor(i / perRow) * rowGap
     parts.push(
-      `<g class="state${i === shown.length - 1 ? " current" : ""}"><rect x="${x}" y="${y}" width="${nodeWidth}" height="${nodeHeight}" rx="8"/>` +
+      `<g class="state${
+        i === shown.length - 1 ? " current" : ""
+      }"><rect x="${x}" y="${y}" width="${nodeWidth}" height="${nodeHeight}" rx="8"/>` +
         `<text x="${x + nodeWidth / 2}" y="${y + nodeHeight / 2 + 4}" text-anchor="middle">${
           escape(`${i + 1}. ${name}`)
         }</text></g>`

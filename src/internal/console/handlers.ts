@@ -50,8 +50,7 @@ export const jsonGroup = (settings: Settings) =>
           Effect.flatMap(WorkflowMetrics.recordQueueStats),
           Effect.zipRight(WorkflowMetrics.prometheus),
           Effect.mapError((error) => new ConsoleApi.Unavailable({ message: error.message }))
-        ))
-  )
+        )))
 
 const page = (body: string, status = 200) =>
   HttpServerResponse.text(body, { status, contentType: "text/html; charset=utf-8" })
@@ -81,21 +80,22 @@ export const pageGroup = (settings: Settings) => {
     readOnly: settings.readOnly,
     signedIn: signedIn(settings.secrets, request.headers)
   })
-  const orProblem = (request: HttpServerRequest.HttpServerRequest) =>
-  <E extends { readonly _tag: string; readonly message: string }>(
-    self: Effect.Effect<HttpServerResponse.HttpServerResponse, E>
-  ) =>
-    Effect.catchAll(self, (error) =>
-      Effect.succeed(
-        page(
-          Pages.problem(
-            frame(request),
-            error._tag === "NotFound" ? "Not found" : "Database unavailable",
-            error.message
-          ),
-          error._tag === "NotFound" ? 404 : 503
-        )
-      ))
+  const orProblem =
+    (request: HttpServerRequest.HttpServerRequest) =>
+    <E extends { readonly _tag: string; readonly message: string }>(
+      self: Effect.Effect<HttpServerResponse.HttpServerResponse, E>
+    ) =>
+      Effect.catchAll(self, (error) =>
+        Effect.succeed(
+          page(
+            Pages.problem(
+              frame(request),
+              error._tag === "NotFound" ? "Not found" : "Database unavailable",
+              error.message
+            ),
+            error._tag === "NotFound" ? 404 : 503
+          )
+        ))
   const instanceTypes = Data.overview(settings.sources).pipe(
     Effect.map((o) => o.types.map((t) => t.workflowType)),
     Effect.orElseSucceed(() => [] as ReadonlyArray<string>)
@@ -129,7 +129,9 @@ export const pageGroup = (settings: Settings) => {
       .handleRaw("instance", ({ request }) =>
         Data.instance(settings.sources, param(request, "type") ?? "", param(request, "id") ?? "").pipe(
           Effect.map((detail) => {
-            const view = settings.sources.views.find((v) => v.workflow.type === detail.instance.workflowType)
+            const view = settings.sources.views.find((v) =>
+              v.workflow.type === detail.instance.workflowType
+            )
             const definition = view?.stateMachine()
             const diagram = definition === undefined
               ? Diagram.eventPath(detail.events.map((e) => eventName(e.payload)))
@@ -174,7 +176,9 @@ export const pageGroup = (settings: Settings) => {
           const result = yield* Data.retry(settings.sources, rows)
           const back = localPath(Option.getOrUndefined(UrlParams.getFirst(form, "back")), "/dead-letters")
           const target = back.startsWith("/dead-letters")
-            ? `${back}${back.includes("?") ? "&" : "?"}retried=${result.retried.length}&notDead=${result.notDead.length}`
+            ? `${back}${
+              back.includes("?") ? "&" : "?"
+            }retried=${result.retried.length}&notDead=${result.notDead.length}`
             : back
           return HttpServerResponse.redirect(target, { status: 303 })
         }).pipe(orProblem(request)))
@@ -199,8 +203,7 @@ export const pageGroup = (settings: Settings) => {
             status: 303,
             headers: { "set-cookie": sessionCookieHeader(session.value) }
           })
-        }))
-  )
+        })))
 }
 
 /** An event's name for the event-path diagram: its tag, as Schema classes encode it (`_tag` or `type`). */

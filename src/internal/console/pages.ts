@@ -7,7 +7,7 @@
  * @internal
  */
 import type * as ConsoleApi from "../../ConsoleApi.js"
-import { escape, html, type Html, json, query, raw } from "./html.js"
+import { escape, type Html, html, json, query, raw } from "./html.js"
 
 /** What every page needs besides its own content. @internal */
 export interface Frame {
@@ -104,7 +104,9 @@ const throughputChart = (minutes: ReadonlyArray<ConsoleApi.ThroughputMinute>): H
     const x = i * step + 2
     const w = Math.max(1, step - 4)
     const base = height - bottom
-    return `<g><title>${escape(`${m.minute.toISOString().slice(11, 16)}: ${m.effects} effects, ${m.timers} timers`)}</title>` +
+    return `<g><title>${
+      escape(`${m.minute.toISOString().slice(11, 16)}: ${m.effects} effects, ${m.timers} timers`)
+    }</title>` +
       `<rect class="effects" x="${x}" y="${base - effects}" width="${w}" height="${effects}"/>` +
       `<rect class="timers" x="${x}" y="${base - effects - timers}" width="${w}" height="${timers}"/></g>`
   })
@@ -158,9 +160,7 @@ ${
               : "0"
           }</td>
 <td class="num" data-col="timedOutAttempts">${t.timedOutAttempts}</td>
-<td>${
-            t.runByLiveWorker ? html`<span class="ok">yes</span>` : html`<span class="muted">no</span>`
-          }</td></tr>`
+<td>${t.runByLiveWorker ? html`<span class="ok">yes</span>` : html`<span class="muted">no</span>`}</td></tr>`
         )
       }</tbody></table>`
   }
@@ -201,7 +201,11 @@ ${
 /** @internal */
 export const instances = (
   page: ConsoleApi.InstancePage,
-  filters: { readonly type?: string | undefined; readonly prefix?: string | undefined; readonly status?: string | undefined },
+  filters: {
+    readonly type?: string | undefined
+    readonly prefix?: string | undefined
+    readonly status?: string | undefined
+  },
   types: ReadonlyArray<string>,
   frame: Frame
 ): string => {
@@ -227,14 +231,20 @@ ${
         page.items.map((i) =>
           html`<tr><td>${i.workflowType}</td><td>${instanceLink(i.workflowType, i.workflowId)}</td>
 <td class="num">${i.eventCount}</td><td>${date(i.createdAt)}</td><td>${date(i.lastEventAt)}</td>
-<td>${i.completedAt === null ? "active" : html`completed ${date(i.completedAt)}`}</td></tr>`
+<td>${
+            i.completedAt === null
+              ? "active"
+              : html`completed ${date(i.completedAt)}`
+          }</td></tr>`
         )
       }</tbody></table>`
   }
 <div class="pager">${
     page.offset > 0 ? html`<a href="${pageLink(Math.max(0, page.offset - page.limit))}">← newer</a>` : ""
   }${page.more ? html`<a href="${pageLink(page.offset + page.limit)}" rel="next">older →</a>` : ""}
-<span class="muted">rows ${page.items.length === 0 ? 0 : page.offset + 1}–${page.offset + page.items.length}</span></div>`
+<span class="muted">rows ${page.items.length === 0 ? 0 : page.offset + 1}–${
+    page.offset + page.items.length
+  }</span></div>`
   return layout({ title: "Instances", here: "/instances", frame, body })
 }
 
@@ -272,9 +282,11 @@ export const deadLetters = (
   const back = `/dead-letters${query(filters)}`
   const body = html`<h1>Dead letters <span class="muted">(${page.total})</span></h1>
 ${
-    notice === undefined ? "" : html`<div class="notice${notice.notDead > 0 ? " bad" : ""}" role="status">Retried ${notice.retried}${
-      notice.notDead > 0 ? html`; ${notice.notDead} were no longer dead letters and were left alone` : ""
-    }.</div>`
+    notice === undefined ?
+      "" :
+      html`<div class="notice${notice.notDead > 0 ? " bad" : ""}" role="status">Retried ${notice.retried}${
+        notice.notDead > 0 ? html`; ${notice.notDead} were no longer dead letters and were left alone` : ""
+      }.</div>`
   }
 <form class="filters" method="get" action="/dead-letters">
 <label>kind<select name="kind">${
@@ -298,7 +310,11 @@ ${retryForm(frame, page.items, `Retry all ${page.items.length} shown`, back)}`
   }
 <div class="pager">${
     page.offset > 0 ? html`<a href="${pageLink(Math.max(0, page.offset - page.limit))}">← newer</a>` : ""
-  }${page.offset + page.items.length < page.total ? html`<a href="${pageLink(page.offset + page.limit)}">older →</a>` : ""}</div>`
+  }${
+    page.offset + page.items.length < page.total
+      ? html`<a href="${pageLink(page.offset + page.limit)}">older →</a>`
+      : ""
+  }</div>`
   return layout({ title: "Dead letters", here: "/dead-letters", frame, body })
 }
 
@@ -306,11 +322,12 @@ ${retryForm(frame, page.items, `Retry all ${page.items.length} shown`, back)}`
 export const instance = (detail: ConsoleApi.InstanceDetail, diagram: Html, frame: Frame): string => {
   const i = detail.instance
   const back = `/instance${query({ type: i.workflowType, id: i.workflowId })}`
-  const body = html`<h1>${i.workflowType} <span class="muted">/</span> <span id="instance-id">${i.workflowId}</span></h1>
+  const body =
+    html`<h1>${i.workflowType} <span class="muted">/</span> <span id="instance-id">${i.workflowId}</span></h1>
 <div class="cards">
 <div class="card"><b>${i.completedAt === null ? "active" : "completed"}</b><span>${
-    i.completedAt === null ? `last event ${date(i.lastEventAt)}` : date(i.completedAt)
-  }</span></div>
+      i.completedAt === null ? `last event ${date(i.lastEventAt)}` : date(i.completedAt)
+    }</span></div>
 ${detail.status === null ? "" : html`<div class="card"><b>${detail.status}</b><span>status</span></div>`}
 <div class="card"><b>${i.eventCount}</b><span>events</span></div>
 <div class="card"><b>${detail.pending.length}</b><span>pending effects and timers</span></div>
@@ -320,51 +337,53 @@ ${detail.status === null ? "" : html`<div class="card"><b>${detail.status}</b><s
 ${diagram}
 <h2>State</h2>
 ${
-    detail.stateSource === "definitions"
-      ? html`<pre id="state">${json(detail.state)}</pre>`
-      : detail.stateSource === "failed"
-      ? html`<pre class="error">${detail.stateError ?? ""}</pre>`
-      : html`<p class="muted">The console has no definition of this workflow type: run it inside the application (Console.layer), or pass --workflows MODULE.</p>`
-  }
+      detail.stateSource === "definitions"
+        ? html`<pre id="state">${json(detail.state)}</pre>`
+        : detail.stateSource === "failed"
+        ? html`<pre class="error">${detail.stateError ?? ""}</pre>`
+        : html`<p class="muted">The console has no definition of this workflow type: run it inside the application (Console.layer), or pass --workflows MODULE.</p>`
+    }
 <h2>Events</h2>
 <table id="events"><thead><tr><th class="num">seq</th><th class="num">global</th><th>at</th><th>event</th></tr></thead><tbody>${
-    detail.events.map((e) =>
-      html`<tr><td class="num">${e.sequence}</td><td class="num">${e.globalSequence}</td><td>${
-        date(e.createdAt)
-      }</td><td><pre>${json(e.payload)}</pre></td></tr>`
-    )
-  }</tbody></table>
+      detail.events.map((e) =>
+        html`<tr><td class="num">${e.sequence}</td><td class="num">${e.globalSequence}</td><td>${
+          date(e.createdAt)
+        }</td><td><pre>${json(e.payload)}</pre></td></tr>`
+      )
+    }</tbody></table>
 <h2>Pending effects and timers</h2>
 ${
-    detail.pending.length === 0
-      ? html`<p class="muted">None.</p>`
-      : html`<table id="pending"><thead><tr><th>kind</th><th>id</th><th>due</th><th class="num">attempts</th><th>key</th>
+      detail.pending.length === 0
+        ? html`<p class="muted">None.</p>`
+        : html`<table id="pending"><thead><tr><th>kind</th><th>id</th><th>due</th><th class="num">attempts</th><th>key</th>
 <th>leased by</th><th>last error</th><th>payload</th></tr></thead><tbody>${
-        detail.pending.map((p) =>
-          html`<tr><td>${p.kind}</td><td>${p.id}</td><td>${date(p.dueAt)}</td><td class="num">${p.attempts}</td>
+          detail.pending.map((p) =>
+            html`<tr><td>${p.kind}</td><td>${p.id}</td><td>${date(p.dueAt)}</td><td class="num">${p.attempts}</td>
 <td>${p.key ?? "-"}</td><td>${p.lockedBy ?? "-"}</td><td><pre class="error">${p.lastError ?? ""}</pre></td><td><pre>${
-            json(p.payload)
-          }</pre></td></tr>`
-        )
-      }</tbody></table>`
-  }
+              json(p.payload)
+            }</pre></td></tr>`
+          )
+        }</tbody></table>`
+    }
 <h2>Dead letters</h2>
 ${
-    detail.deadLetters.length === 0 ? html`<p class="muted">None.</p>` : html`${deadLetterRows(detail.deadLetters, frame, false)}
+      detail.deadLetters.length === 0 ?
+        html`<p class="muted">None.</p>` :
+        html`${deadLetterRows(detail.deadLetters, frame, false)}
 ${retryForm(frame, detail.deadLetters, "Retry these dead letters", back)}`
-  }
+    }
 <h2>Observations</h2>
 ${
-    detail.observations.length === 0
-      ? html`<p class="muted">None recorded.</p>`
-      : html`<table id="observations"><thead><tr><th>at</th><th>input</th><th>outcome</th><th>payload</th></tr></thead><tbody>${
-        detail.observations.map((o) =>
-          html`<tr><td>${date(o.observedAt)}</td><td>${o.inputType}</td><td>${o.outcome}${
-            o.rejection === null || o.rejection === undefined ? "" : html`<pre>${json(o.rejection)}</pre>`
-          }</td><td><pre>${json(o.payload)}</pre></td></tr>`
-        )
-      }</tbody></table>`
-  }`
+      detail.observations.length === 0
+        ? html`<p class="muted">None recorded.</p>`
+        : html`<table id="observations"><thead><tr><th>at</th><th>input</th><th>outcome</th><th>payload</th></tr></thead><tbody>${
+          detail.observations.map((o) =>
+            html`<tr><td>${date(o.observedAt)}</td><td>${o.inputType}</td><td>${o.outcome}${
+              o.rejection === null || o.rejection === undefined ? "" : html`<pre>${json(o.rejection)}</pre>`
+            }</td><td><pre>${json(o.payload)}</pre></td></tr>`
+          )
+        }</tbody></table>`
+    }`
   return layout({ title: `${i.workflowType} ${i.workflowId}`, here: "/instances", frame, body })
 }
 
@@ -383,4 +402,9 @@ ${failed ? html`<div class="notice bad" role="alert">That token is not the conso
 
 /** @internal */
 export const problem = (frame: Frame, title: string, message: string): string =>
-  layout({ title, here: "", frame, body: html`<h1>${title}</h1><p>${message}</p><p><a href="/">Back to the overview</a></p>` })
+  layout({
+    title,
+    here: "",
+    frame,
+    body: html`<h1>${title}</h1><p>${message}</p><p><a href="/">Back to the overview</a></p>`
+  })
