@@ -8,7 +8,7 @@
  *   npm run test:chaos                       # default (CI): well under 6 minutes
  *   npm run test:chaos -- --long             # bigger storm, 60 s outage
  *   npm run test:chaos -- --db-outage restart   # restart the real server (never on a shared one)
- *   npm run test:chaos -- --only storm,sigterm  # some of: storm, once, outage, sigterm, lease, skew, schedules, vitest
+ *   npm run test:chaos -- --only storm,sigterm  # some of: storm, once, outage, sigterm, lease, skew, schedules, limits, vitest
  *   npm run test:chaos -- --workflows 1000 --outage-seconds 5
  *
  * Each scenario runs on its own fresh database `ironflow_chaos_<run>_<scenario>`
@@ -26,6 +26,7 @@ import * as ClockSkew from "./clockSkew.js"
 import { args, databaseUrl, elapsed, runId, serverUrl, withDatabase } from "./common.js"
 import * as ExactlyOnce from "./exactlyOnce.js"
 import * as LeaseExpiry from "./leaseExpiry.js"
+import * as Limits from "./limits.js"
 import * as Outage from "./outage.js"
 import { spawnedSince } from "./processes.js"
 import type { ScenarioOutcome } from "./scenario.js"
@@ -36,7 +37,7 @@ import * as Storm from "./storm.js"
 const long = args.flag("long")
 const outageMode = args.string("db-outage", "proxy") === "restart" ? "restart" : "proxy"
 const only = new Set(
-  args.string("only", "storm,once,outage,sigterm,lease,skew,schedules,vitest").split(",").map((s) => s.trim())
+  args.string("only", "storm,once,outage,sigterm,lease,skew,schedules,limits,vitest").split(",").map((s) => s.trim())
 )
 const logDir = mkdtempSync(join(tmpdir(), "ironflow-chaos-"))
 const here = new URL(".", import.meta.url).pathname
@@ -211,6 +212,19 @@ const program = Effect.gen(function*() {
           windowSeconds: args.number("schedule-seconds", long ? 120 : 30),
           killEveryMs: args.number("schedule-kill-every-ms", 1500),
           killAtCommit: 0.1,
+          logDir,
+          url: databaseUrl(database)
+        }))
+    )
+  }
+  if (only.has("limits")) {
+    results.push(
+      yield* scenario("limits", (database) =>
+        Limits.run({
+          workflows: args.number("limits-workflows", long ? 2000 : 400),
+          processes: 3,
+          killEveryMs: args.number("limits-kill-every-ms", 1500),
+          leaseMs: 3000,
           logDir,
           url: databaseUrl(database)
         }))
