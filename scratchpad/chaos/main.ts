@@ -6,10 +6,15 @@
  * go to scratchpad/chaos/last-run.json. Exit code 1 if anything failed.
  *
  *   npm run test:chaos                       # default (CI): well under 6 minutes
- *   npm run test:chaos -- --long             # bigger storm, 60 s outage
+ *   npm run test:chaos -- --long             # bigger storm and limits runs, 60 s outage
  *   npm run test:chaos -- --db-outage restart   # restart the real server (never on a shared one)
  *   npm run test:chaos -- --only storm,sigterm  # some of: storm, once, outage, sigterm, lease, skew, schedules, limits, vitest
  *   npm run test:chaos -- --workflows 1000 --outage-seconds 5
+ *   npm run test:chaos -- --only limits --limits-workflows 1000 --limits-kill-every-ms 1000
+ *
+ * The limits scenario (issue 14) SIGKILLs processes running effects under a
+ * concurrency limit of 2 per key and sweeps the recorded runs per key: never
+ * more than 2 at once, and 2 reached on the hot key (about 15-40 s).
  *
  * Each scenario runs on its own fresh database `ironflow_chaos_<run>_<scenario>`
  * on DATABASE_URL's server (default postgres://postgres@127.0.0.1:5432/postgres),
