@@ -86,6 +86,15 @@ export const run = (options: LimitsOptions) =>
         effectPollMs: 100
       })
     }
+    // A graceful stop, once per process: one still loading has no SIGTERM handler yet, so wait for it to run.
+    const terminated = new Set<Worker>()
+    const stop = (worker: Worker) =>
+      Effect.gen(function*() {
+        if (terminated.has(worker)) return
+        terminated.add(worker)
+        yield* Effect.ignore(Effect.timeout(worker.ready, "60 seconds"))
+        worker.signal("SIGTERM")
+      })
     // Each slot restarts its process whenever it dies, as a supervisor would, until the scenario stops.
     const supervise = (slot: number): Effect.Effect<void, Error, any> =>
       Effect.gen(function*() {
@@ -93,6 +102,8 @@ export const run = (options: LimitsOptions) =>
           const worker: Worker = yield* spawn(slot)
           workers.push(worker)
           current[slot] = worker
+          // Spawned after the driver looked for the processes to stop: stop it here.
+          if (stopping) yield* Effect.forkScoped(stop(worker))
           yield* Effect.fork(Effect.ignore(Effect.tap(worker.ready, () => Effect.sync(() => ready.add(worker)))))
           const exit = yield* worker.exited
           ready.delete(worker)
@@ -165,13 +176,11 @@ export const run = (options: LimitsOptions) =>
     if (rejected > 0) failures.push(`${rejected} start(s) were not accepted`)
     yield* say(name, `work done in ${workSeconds.toFixed(1)} s after ${kills} kill(s); stopping the processes`)
 
-    // Stop gracefully: a process still loading has no SIGTERM handler yet, so wait for it to run first.
     stopping = true
     const last = current.filter((w): w is Worker => w !== undefined && w.isAlive())
-    yield* Effect.forEach(last, (w) => Effect.ignore(Effect.timeout(w.ready, "60 seconds")), { discard: true })
-    for (const worker of last) worker.signal("SIGTERM")
+    yield* Effect.forEach(last, stop, { concurrency: "unbounded", discard: true })
     yield* Effect.forEach(supervisors, Fiber.join, { discard: true }).pipe(
-      Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error("processes did not stop in 30 s") })
+      Effect.timeoutFail({ duration: "90 seconds", onTimeout: () => new Error("processes did not stop in 90 s") })
     )
     for (const final of finals) {
       if (final.code !== 0) failures.push(`${final.worker.name} exited with ${final.code ?? final.signal} on SIGTERM`)
