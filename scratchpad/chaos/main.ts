@@ -229,7 +229,8 @@ const program = Effect.gen(function*() {
           workflows: args.number("limits-workflows", long ? 2000 : 400),
           processes: 3,
           killEveryMs: args.number("limits-kill-every-ms", 1500),
-          leaseMs: 3000,
+          // Short: a killed process's slots stay taken until its leases expire, and the hot key waits for them.
+          leaseMs: 2000,
           logDir,
           url: databaseUrl(database)
         }))
