@@ -195,9 +195,9 @@ export const run = (options: LimitsOptions) =>
     // A run without ended_at was cut by its process's death: it ends at the first recorded exit of its pid after
     // it started. That time is when the driver had seen the exit, so no earlier than the death: the interval can
     // only be too long, never too short, so the overlap counted is an upper bound (conservative). It cannot
-    // manufacture an overlap either: the dead process's slot comes back only when its lease expires, seconds
-    // after the death, while the driver records the exit within milliseconds. A run cut with no exit recorded
-    // (should not happen) counts as running forever.
+    // manufacture an overlap either: the dead process's slot (and the row, for its rerun) comes back only when
+    // its lease expires, at least lease minus heartbeat (1.5 s) after the death, while the driver records the
+    // exit within milliseconds. A run cut with no exit recorded (should not happen) counts as running forever.
     const sweep = yield* sql<{ key: string; max_overlap: number; first_excess: string | null; seconds: number }>`
       WITH spans AS (
         SELECT r.key, r.started_at AS s, coalesce(r.ended_at,
