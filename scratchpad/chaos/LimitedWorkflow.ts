@@ -14,7 +14,7 @@ export const runsTable = "chaos_limited_runs"
 export const limitPerKey = 2
 
 export class Call extends Schema.TaggedClass<Call>()("Call", { id: Schema.String, key: Schema.String }) {}
-class Start extends Schema.TaggedClass<Start>()("Start", { id: Schema.String, key: Schema.String }) {}
+export class Start extends Schema.TaggedClass<Start>()("Start", { id: Schema.String, key: Schema.String }) {}
 class Started extends Schema.TaggedClass<Started>()("Started", {}) {}
 
 export const LimitedWorkflow = Workflow.make({

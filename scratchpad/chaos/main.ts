@@ -6,10 +6,15 @@
  * go to scratchpad/chaos/last-run.json. Exit code 1 if anything failed.
  *
  *   npm run test:chaos                       # default (CI): well under 6 minutes
- *   npm run test:chaos -- --long             # bigger storm, 60 s outage
+ *   npm run test:chaos -- --long             # bigger storm and limits runs, 60 s outage
  *   npm run test:chaos -- --db-outage restart   # restart the real server (never on a shared one)
- *   npm run test:chaos -- --only storm,sigterm  # some of: storm, once, outage, sigterm, lease, skew, schedules, vitest
+ *   npm run test:chaos -- --only storm,sigterm  # some of: storm, once, outage, sigterm, lease, skew, schedules, limits, vitest
  *   npm run test:chaos -- --workflows 1000 --outage-seconds 5
+ *   npm run test:chaos -- --only limits --limits-workflows 1000 --limits-kill-every-ms 1000
+ *
+ * The limits scenario (issue 14) SIGKILLs processes running effects under a
+ * concurrency limit of 2 per key and sweeps the recorded runs per key: never
+ * more than 2 at once, and 2 reached on the hot key (about 15-40 s).
  *
  * Each scenario runs on its own fresh database `ironflow_chaos_<run>_<scenario>`
  * on DATABASE_URL's server (default postgres://postgres@127.0.0.1:5432/postgres),
@@ -26,6 +31,7 @@ import * as ClockSkew from "./clockSkew.js"
 import { args, databaseUrl, elapsed, runId, serverUrl, withDatabase } from "./common.js"
 import * as ExactlyOnce from "./exactlyOnce.js"
 import * as LeaseExpiry from "./leaseExpiry.js"
+import * as Limits from "./limits.js"
 import * as Outage from "./outage.js"
 import { spawnedSince } from "./processes.js"
 import type { ScenarioOutcome } from "./scenario.js"
@@ -36,7 +42,7 @@ import * as Storm from "./storm.js"
 const long = args.flag("long")
 const outageMode = args.string("db-outage", "proxy") === "restart" ? "restart" : "proxy"
 const only = new Set(
-  args.string("only", "storm,once,outage,sigterm,lease,skew,schedules,vitest").split(",").map((s) => s.trim())
+  args.string("only", "storm,once,outage,sigterm,lease,skew,schedules,limits,vitest").split(",").map((s) => s.trim())
 )
 const logDir = mkdtempSync(join(tmpdir(), "ironflow-chaos-"))
 const here = new URL(".", import.meta.url).pathname
@@ -211,6 +217,20 @@ const program = Effect.gen(function*() {
           windowSeconds: args.number("schedule-seconds", long ? 120 : 30),
           killEveryMs: args.number("schedule-kill-every-ms", 1500),
           killAtCommit: 0.1,
+          logDir,
+          url: databaseUrl(database)
+        }))
+    )
+  }
+  if (only.has("limits")) {
+    results.push(
+      yield* scenario("limits", (database) =>
+        Limits.run({
+          workflows: args.number("limits-workflows", long ? 2000 : 400),
+          processes: 3,
+          killEveryMs: args.number("limits-kill-every-ms", 1500),
+          // Short: a killed process's slots stay taken until its leases expire, and the hot key waits for them.
+          leaseMs: 2000,
           logDir,
           url: databaseUrl(database)
         }))
