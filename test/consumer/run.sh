@@ -79,6 +79,9 @@ node --input-type=module -e '
   const root = await import("ironflow")
   const runtime = await import("ironflow/WorkflowRuntime")
   if (root.WorkflowRuntime.layer !== runtime.layer) throw new Error("ironflow and ironflow/WorkflowRuntime differ")
+  const console_ = await import("ironflow/Console")
+  const api = await import("ironflow/ConsoleApi")
+  if (typeof console_.layer !== "function" || api.ConsoleApi === undefined) throw new Error("ironflow/Console is incomplete")
   try {
     await import("ironflow/internal/uuid")
     throw new Error("ironflow/internal/* is importable")
@@ -101,6 +104,27 @@ run_app() { # $1: label; the database comes from the environment
   fi
   [ "$(printf '%s\n' "$out" | wc -l)" = 1 ] && printf '%s' "$out" | grep -q "needs tsx" ||
     fail "a .ts workflows module without tsx: $out"
+  check_console
+}
+
+check_console() { # the web console from the installed package, on whatever database the environment names
+  local log="$work/console.log" url="" pid overview
+  npx --no-install ironflow console --port 0 --workflows build/workflows.js >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    url="$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -n 1 || true)"
+    [ -n "$url" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  [ -n "$url" ] || { kill "$pid" 2>/dev/null || true; fail "ironflow console did not start: $(cat "$log")"; }
+  overview="$(curl -sf "$url/api/overview")" || { kill "$pid"; fail "GET /api/overview"; }
+  [ "$(node -p "JSON.parse(process.argv[1]).types.find((t) => t.workflowType === 'parcel').deadLetters" "$overview")" = 1 ] ||
+    { kill "$pid"; fail "console overview: $overview"; }
+  curl -sf "$url/instance?type=parcel&id=p-1" | grep -q '"status": "delivered"' || { kill "$pid"; fail "console instance page"; }
+  curl -sf "$url/metrics" | grep -q '^# TYPE ironflow_dead_letters gauge$' || { kill "$pid"; fail "console /metrics"; }
+  kill -INT "$pid"
+  wait "$pid" 2>/dev/null || true
 }
 
 IRONFLOW_DATA_DIR="$work/data" run_app "the embedded database"

@@ -79,12 +79,18 @@ export const signedIn = (secrets: Secrets, headers: Headers.Headers): boolean =>
     same(authorization.slice("Bearer ".length), Redacted.value(secrets.token.value))
 }
 
+/**
+ * Browsers say where a request comes from in `Sec-Fetch-Site`; older ones and
+ * other clients only in `Origin`, which must then name this host (`null`, an
+ * opaque origin, is refused).
+ */
 const crossOrigin = (headers: Headers.Headers) => {
-  if (headers["sec-fetch-site"] === "cross-site") return true
+  const site = headers["sec-fetch-site"]
+  if (site !== undefined) return site !== "same-origin" && site !== "none"
   const origin = headers["origin"]
-  if (origin === undefined || origin === "null") return origin === "null"
+  if (origin === undefined) return false
   try {
-    return new URL(origin).host !== headers["host"]
+    return origin === "null" || new URL(origin).host !== headers["host"]
   } catch {
     return true
   }
@@ -95,7 +101,7 @@ const securityHeaders = {
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
-  "referrer-policy": "no-referrer",
+  "referrer-policy": "same-origin",
   "cache-control": "no-store"
 }
 
