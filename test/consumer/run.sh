@@ -109,7 +109,8 @@ run_app() { # $1: label; the database comes from the environment
 
 check_console() { # the web console from the installed package, on whatever database the environment names
   local log="$work/console.log" url="" pid overview
-  npx --no-install ironflow console --port 0 --workflows build/workflows.js >"$log" 2>&1 &
+  # The bin itself, not npx: a signal to npx does not reach the command it started.
+  node_modules/.bin/ironflow console --port 0 --workflows build/workflows.js >"$log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do
     url="$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -n 1 || true)"
@@ -121,7 +122,10 @@ check_console() { # the web console from the installed package, on whatever data
   overview="$(curl -sf "$url/api/overview")" || { kill "$pid"; fail "GET /api/overview"; }
   [ "$(node -p "JSON.parse(process.argv[1]).types.find((t) => t.workflowType === 'parcel').deadLetters" "$overview")" = 1 ] ||
     { kill "$pid"; fail "console overview: $overview"; }
-  curl -sf "$url/instance?type=parcel&id=p-1" | grep -q '"status": "delivered"' || { kill "$pid"; fail "console instance page"; }
+  curl -sf "$url/instance?type=parcel&id=p-1" | grep -q '&quot;status&quot;: &quot;delivered&quot;' ||
+    { kill "$pid"; fail "console instance page"; }
+  [ "$(curl -sf "$url/api/instance?type=parcel&id=p-1" | node -p 'JSON.parse(require("fs").readFileSync(0, "utf8")).state.status')" = delivered ] ||
+    { kill "$pid"; fail "console /api/instance"; }
   curl -sf "$url/metrics" | grep -q '^# TYPE ironflow_dead_letters gauge$' || { kill "$pid"; fail "console /metrics"; }
   kill -INT "$pid"
   wait "$pid" 2>/dev/null || true

@@ -177,6 +177,26 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
           fixture.deliveries.healthy = false
         }))
 
+      it.scoped("a row's own Retry button retries that row only, whatever else is ticked", () =>
+        Effect.gen(function*() {
+          yield* start("one-a")
+          yield* start("one-b")
+          const [a] = yield* deadLetterOf("one-a")
+          const [b] = yield* deadLetterOf("one-b")
+          const console = yield* open()
+          const page = yield* request(`${console.url}/dead-letters?type=${type}`)
+          const action = `/dead-letters/retry?one=effect%3A${a!.id}`
+          assert.include(page.body, `formaction="${action}"`)
+          const reply = yield* postForm(`${console.url}${action}`, [
+            ["csrf", csrfOf(page.body)],
+            ["item", `effect:${b!.id}`]
+          ])
+          assert.strictEqual(reply.status, 303)
+          assert.include(String(reply.headers.location), "retried=1&notDead=0")
+          const store = yield* WorkflowStore.WorkflowStore
+          assert.strictEqual(yield* store.countDeadLetters("effect", { workflowId: "one-b" }), 1, "b untouched")
+        }))
+
       it.scoped("the JSON retry with the session's CSRF token", () =>
         Effect.gen(function*() {
           yield* start("retry-json")

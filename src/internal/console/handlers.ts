@@ -168,7 +168,9 @@ export const pageGroup = (settings: Settings) => {
           if (!same(csrf, settings.secrets.csrfToken)) {
             return page(Pages.problem(frame(request), "Refused", csrfMessage), 403)
           }
-          const rows = UrlParams.getAll(form, "item").flatMap((item) => {
+          // A row's own Retry button names its row in the action (`one`): only that row, whatever is ticked.
+          const one = param(request, "one")
+          const rows = (one === undefined ? UrlParams.getAll(form, "item") : [one]).flatMap((item) => {
             const at = item.indexOf(":")
             const k = kind(item.slice(0, at))
             return k === undefined ? [] : [{ kind: k, id: item.slice(at + 1) }]

@@ -257,7 +257,9 @@ ${rows.map((r) => html`<input type="hidden" name="item" value="${`${r.kind}:${r.
 const deadLetterRows = (letters: ReadonlyArray<ConsoleApi.DeadLetter>, frame: Frame, selectable: boolean) =>
   html`<table id="dead-letters"><thead><tr>${
     selectable && !frame.readOnly ? html`<th></th>` : ""
-  }<th>kind</th><th>type</th><th>workflow id</th><th class="num">attempts</th><th>dead since</th><th>error</th><th>payload</th></tr></thead><tbody>${
+  }<th>kind</th><th>type</th><th>workflow id</th><th class="num">attempts</th><th>dead since</th><th>error</th><th>payload</th>${
+    selectable && !frame.readOnly ? html`<th></th>` : ""
+  }</tr></thead><tbody>${
     letters.map((l) =>
       html`<tr data-id="${l.id}">${
         selectable && !frame.readOnly
@@ -266,7 +268,13 @@ const deadLetterRows = (letters: ReadonlyArray<ConsoleApi.DeadLetter>, frame: Fr
       }<td>${l.kind}</td><td>${l.workflowType}</td><td>${instanceLink(l.workflowType, l.workflowId)}</td>
 <td class="num">${l.attempts}</td><td>${date(l.deadLetteredAt)}</td>
 <td><details><summary>${firstLine(l.lastError)}</summary><pre class="error">${l.lastError ?? ""}</pre></details></td>
-<td><pre>${json(l.payload)}</pre></td></tr>`
+<td><pre>${json(l.payload)}</pre></td>${
+        selectable && !frame.readOnly
+          ? html`<td><button type="submit" formaction="/dead-letters/retry${
+            query({ one: `${l.kind}:${l.id}` })
+          }" aria-label="retry ${l.id}">Retry</button></td>`
+          : ""
+      }</tr>`
     )
   }</tbody></table>`
 
