@@ -119,9 +119,9 @@ check_console() { # the web console from the installed package, on whatever data
     sleep 0.2
   done
   [ -n "$url" ] || { kill "$pid" 2>/dev/null || true; fail "ironflow console did not start: $(cat "$log")"; }
-  overview="$(curl -sf "$url/api/overview")" || { kill "$pid"; fail "GET /api/overview"; }
+  overview="$(curl -s "$url/api/overview")" || { kill "$pid"; fail "GET /api/overview: $(cat "$log")"; }
   [ "$(node -p "JSON.parse(process.argv[1]).types.find((t) => t.workflowType === 'parcel').deadLetters" "$overview")" = 1 ] ||
-    { kill "$pid"; fail "console overview: $overview"; }
+    { kill "$pid"; fail "console overview: $overview $(cat "$log")"; }
   curl -sf "$url/instance?type=parcel&id=p-1" | grep -q '&quot;status&quot;: &quot;delivered&quot;' ||
     { kill "$pid"; fail "console instance page"; }
   [ "$(curl -sf "$url/api/instance?type=parcel&id=p-1" | node -p 'JSON.parse(require("fs").readFileSync(0, "utf8")).state.status')" = delivered ] ||
