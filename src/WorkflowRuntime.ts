@@ -11,12 +11,9 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
@@ -25,23 +22,14 @@ import * as Attempts from "./internal/attempts.js"
 import * as Committer from "./internal/committer.js"
 import * as Housekeeping from "./internal/housekeeping.js"
 import * as Limits from "./internal/limits.js"
-import * as RealTime from "./internal/realTime.js"
-import type * as Settlement from "./internal/settlement.js"
 import * as Worker from "./internal/worker.js"
+import * as WorkerPool from "./internal/workerPool.js"
 import * as RuntimeConfig from "./RuntimeConfig.js"
 import type * as Workflow from "./Workflow.js"
 import type { DuplicateWorkflowType, StoreError } from "./WorkflowError.js"
-import * as Metrics from "./WorkflowMetrics.js"
 import * as WorkflowRegistry from "./WorkflowRegistry.js"
 import * as WorkflowService from "./WorkflowService.js"
-import {
-  type ClaimedItem,
-  type DeadLetter,
-  type DeadLetterQuery,
-  type QueueKind,
-  type Signal,
-  WorkflowStore
-} from "./WorkflowStore.js"
+import { type DeadLetter, type DeadLetterQuery, type QueueKind, WorkflowStore } from "./WorkflowStore.js"
 
 /**
  * @since 0.1.0
@@ -85,69 +73,22 @@ export class WorkflowRuntime extends Context.Tag("ironflow/WorkflowRuntime")<Wor
  * @since 0.1.0
  * @category utils
  */
-export const workerName = (workerId: string, kind: "effect" | "timer", index: number, count: number): string =>
-  count === 1 ? `${workerId}-${kind}` : `${workerId}-${kind}-${index}`
-
-/** What tells the two kinds of workers apart; the rest of a worker's options is the runtime's configuration. */
-interface WorkerKind {
-  readonly kind: QueueKind
-  readonly count: number
-  readonly lease: Duration.Duration
-  readonly wakeups: Signal
-  /** Waits for more work after a claim that did not fill the batch. */
-  readonly idle: (ticket: Effect.Effect<void>) => Effect.Effect<void>
-  readonly process: (item: ClaimedItem) => Effect.Effect<Settlement.Settlement>
-  /** Services the handlers need (timers run no handler). */
-  readonly handlerContext: Context.Context<never>
-  /** Admission under limits (effects only). */
-  readonly hooks: Limits.Limits["hooks"]
-}
-
-/**
- * A timer worker sleeps until the earliest due timer, at most a poll
- * interval; a due one not claimable yet is being claimed elsewhere: it looks
- * again soon.
- */
-const timerIdle =
-  (store: WorkflowStore["Type"], config: RuntimeConfig.Shape, types: ReadonlyArray<string>) =>
-  (ticket: Effect.Effect<void>) =>
-    Effect.gen(function*() {
-      const next = yield* store.nextTimerDue(types).pipe(Effect.orElseSucceed(() => Option.none<Date>()))
-      const now = yield* Clock.currentTimeMillis
-      const poll = Duration.toMillis(config.timerPollInterval)
-      const wait = Option.match(next, {
-        onNone: () => poll,
-        onSome: (due) => Math.min(poll, Math.max(due.getTime() - now, Math.min(poll, 10)))
-      })
-      yield* Effect.raceFirst(ticket, RealTime.sleep(Duration.millis(wait)))
-    })
-
-/** Pickup latency: from a row's due time to its claim. */
-const onClaimed = (items: ReadonlyArray<ClaimedItem>) =>
-  items.length === 0 ? Effect.void : Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    for (const item of items) {
-      yield* Metric.update(
-        Metrics.tagged(Metrics.pickupLatency, { kind: item.kind }),
-        Math.max(0, now - item.dueAt.getTime())
-      )
-    }
-  })
+export const workerName: (workerId: string, kind: "effect" | "timer", index: number, count: number) => string =
+  Worker.name
 
 interface Parts {
   readonly store: WorkflowStore["Type"]
   readonly registry: WorkflowRegistry.WorkflowRegistry["Type"]
   readonly config: RuntimeConfig.Shape
   readonly workerId: string
-  readonly kinds: ReadonlyArray<WorkerKind>
+  readonly kinds: ReadonlyArray<WorkerPool.Kind>
   readonly commit: (kind: QueueKind) => Worker.WorkerOptions["commit"]
 }
 
 /** Starts the runtime's fibers in the current scope, in the order that makes them stop in the right one. */
-const startIn = (
-  { commit, config, kinds, registry, store, workerId }: Parts
-): Effect.Effect<void, never, Scope.Scope> =>
+const startIn = (parts: Parts): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
+    const { config, registry, store, workerId } = parts
     const types = registry.types
     if (types.length === 0) yield* Effect.logWarning("no workflows registered; the workers will never claim anything")
     yield* Effect.logInfo(
@@ -168,41 +109,20 @@ const startIn = (
     // --- Workers ---
     //
     // Responsible for claiming rows, running their attempts and committing their outcomes: `count` workers of
-    // each kind in the table, each with its own claim loop, handler fibers, commit loop and lease heartbeat.
+    // each kind in the table, each with its claim loop, handler fibers, commit loop and lease heartbeat.
     //
     // Shut down first, in two steps for all of them at once: no worker claims anything once shutdown begins,
     // then all drain together, within one `shutdownTimeout` (plus the last commits) however many there are.
-    const workers = yield* Effect.forEach(kinds, (kind) =>
-      Effect.forEach(
-        Array.from({ length: kind.count }, (_, i) => i),
-        (i) =>
-          Worker.start({
-            kind: kind.kind,
-            name: workerName(workerId, kind.kind, i, kind.count),
-            store,
-            workflowTypes: types,
-            batchSize: config.claimBatchSize,
-            concurrency: config.handlerConcurrency,
-            lease: kind.lease,
-            heartbeat: config.leaseHeartbeatInterval,
-            shutdownTimeout: config.shutdownTimeout,
-            ticket: kind.wakeups.ticket,
-            idle: kind.idle,
-            process: kind.process,
-            commit: commit(kind.kind),
-            onClaimed,
-            handlerContext: kind.handlerContext,
-            awaitClaims: guard.awaitClaims,
-            ...kind.hooks
-          }).pipe(Effect.withClock(guard.clock))
-      ))
-    yield* Effect.addFinalizer(() =>
-      Effect.zipRight(
-        Effect.forEach(workers.flat(), (worker) => worker.stopClaiming, { concurrency: "unbounded", discard: true }),
-        Effect.forEach(workers.flat(), (worker) => worker.drain, { concurrency: "unbounded", discard: true })
-      )
-    )
-  }).pipe(Effect.annotateLogs({ package: "ironflow", workerId }))
+    const workers = yield* WorkerPool.start(parts.kinds, {
+      store,
+      config,
+      workerId,
+      workflowTypes: types,
+      commit: parts.commit,
+      guard
+    })
+    yield* Effect.addFinalizer(() => Effect.zipRight(workers.stopClaiming, workers.drain))
+  }).pipe(Effect.annotateLogs({ package: "ironflow", workerId: parts.workerId }))
 
 /**
  * Builds a runtime (workers not started) from the store, registry and
@@ -244,13 +164,13 @@ export const make: Effect.Effect<
 
   // --- Worker kinds ---
   //
-  // What tells effect workers and timer workers apart; both are started by the one loop in `startIn`.
-  const kinds: ReadonlyArray<WorkerKind> = [{
+  // What tells effect workers and timer workers apart, one row each; `WorkerPool.start` starts both alike.
+  const kinds: ReadonlyArray<WorkerPool.Kind> = [{
     kind: "effect",
     count: config.effectWorkers,
     lease: config.effectLockDuration,
     wakeups: store.wakeups.effects,
-    idle: (ticket) => Effect.raceFirst(ticket, RealTime.sleep(config.effectPollInterval)),
+    idle: WorkerPool.effectIdle(config),
     process: attempts.processEffect,
     handlerContext: registry.context,
     hooks: limits.hooks
@@ -259,7 +179,7 @@ export const make: Effect.Effect<
     count: config.timerWorkers,
     lease: config.timerLockDuration,
     wakeups: store.wakeups.timers,
-    idle: timerIdle(store, config, registry.types),
+    idle: WorkerPool.timerIdle(store, config, registry.types),
     process: attempts.processTimer,
     handlerContext: Context.empty(),
     hooks: {}

@@ -72,6 +72,15 @@ export interface WorkerOptions {
   readonly onSettled?: ((items: ReadonlyArray<WorkflowStore.ClaimedItem>) => Effect.Effect<void>) | undefined
 }
 
+/**
+ * `"{workerId}-effect"` for a single worker, `"{workerId}-effect-{i}"` for
+ * several (i from 0); likewise `-timer`. Stored as `locked_by`.
+ *
+ * @internal
+ */
+export const name = (workerId: string, kind: WorkflowStore.QueueKind, index: number, count: number): string =>
+  count === 1 ? `${workerId}-${kind}` : `${workerId}-${kind}-${index}`
+
 /** Retries of bookkeeping statements while the database is unreachable (about 20 s in all). */
 const bookkeepingRetry = <A, E, R>(self: Effect.Effect<A, E, R>) => RealTime.retry(self, { times: 8 })
 
