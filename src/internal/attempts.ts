@@ -83,104 +83,105 @@ const withTimeout = <A>(
       })
   })
 
+/**
+ * A dead row of a workflow with `onDeadLetter` becomes an input for its
+ * workflow; once that input is executed, the row is marked handled. If that
+ * execute fails, it stays a plain dead letter (never a retry loop).
+ */
+const handOff = (
+  service: WorkflowService.WorkflowService["Type"],
+  entry: WorkflowRegistry.Entry,
+  item: ClaimedItem,
+  failed: Settlement.Failed
+): Effect.Effect<Settlement.Failed> => {
+  const onDeadLetter = entry.workflow.onDeadLetter
+  if (onDeadLetter === undefined || failed.disposition._tag !== "DeadLetter") return Effect.succeed(failed)
+  const codecs = codecsOf(entry.workflow)
+  const common = { id: item.id, workflowId: item.workflowId, error: failed.error, attempts: item.attempts + 1 }
+  return Effect.suspend(() => {
+    const input = onDeadLetter(
+      item.kind === "effect"
+        ? { kind: "effect", ...common, effect: Either.getRight(codecs.effect.decode(item.payload)) }
+        : { kind: "timer", ...common, input: Either.getRight(codecs.input.decode(item.payload)) }
+    )
+    if (input === undefined) return Effect.succeed(false)
+    // Only an accepted input handles the dead letter; a rejected one (or a completed instance) leaves it visible.
+    return Effect.flatMap(service.execute(entry.workflow, input), (outcome) =>
+      outcome._tag === "Accepted"
+        ? Effect.succeed(true)
+        : Effect.as(
+          Effect.logWarning(`onDeadLetter's input was not accepted (${outcome._tag}); leaving a plain dead letter`),
+          false
+        ))
+  }).pipe(
+    Effect.catchAllCause((cause) =>
+      Effect.as(Effect.logError("onDeadLetter could not deliver its input; leaving a plain dead letter", cause), false)
+    ),
+    Effect.map((handled) => handled ? { ...failed, disposition: { _tag: "DeadLetterHandled" } } : failed)
+  )
+}
+
+/** Decides what becomes of the row, hands a dead letter to its workflow if it asks, and counts the outcome. */
+const conclude = (
+  options: Options,
+  entry: WorkflowRegistry.Entry,
+  item: ClaimedItem,
+  attempt: Pick<Settlement.Attempt, "exit" | "span" | "describe">
+): Effect.Effect<Settlement.Settlement> =>
+  Settlement.decide({ ...attempt, attempts: item.attempts, policy: policyFor(options.config, entry) }).pipe(
+    Effect.flatMap((settlement): Effect.Effect<Settlement.Settlement> =>
+      settlement._tag === "Fail" ? handOff(options.service, entry, item, settlement) : Effect.succeed(settlement)
+    ),
+    Effect.tap((settlement) => Settlement.report(item.kind, item.workflowType, settlement))
+  )
+
+/**
+ * Runs `work` (timed, in a span) and settles the row from how it ended. The
+ * row's span continues the trace of the execute that wrote the row
+ * (whichever process that was); a row without a usable trace context starts
+ * a trace of its own, never one of whatever span is ambient.
+ */
+const runAttempt = (
+  options: Options,
+  item: ClaimedItem,
+  entry: WorkflowRegistry.Entry,
+  work: Effect.Effect<Option.Option<unknown>, unknown>,
+  describe: (cause: Cause.Cause<unknown>) => string
+): Effect.Effect<Settlement.Settlement> =>
+  Effect.gen(function*() {
+    const parent = TraceContext.toParent(item.traceContext)
+    const exit = yield* work.pipe(
+      timed,
+      Effect.zip(Spans.current),
+      Spans.withSpan(`ironflow.${item.kind}`, {
+        attributes: {
+          "ironflow.workflow_type": item.workflowType,
+          "ironflow.workflow_id": item.workflowId,
+          [`ironflow.${item.kind}_id`]: item.id,
+          "ironflow.attempt": item.attempts + 1
+        },
+        ...(parent === undefined ? { root: true } : { parent })
+      }),
+      Effect.exit
+    )
+    const span = Exit.isSuccess(exit) ? exit.value[1] : undefined
+    return yield* conclude(options, entry, item, { exit: Exit.map(exit, ([value]) => value), span, describe })
+  }).pipe(
+    Effect.annotateLogs({
+      workflowType: item.workflowType,
+      workflowId: item.workflowId,
+      [item.kind === "effect" ? "effectId" : "timerId"]: item.id
+    })
+  )
+
+const unknownType = (item: ClaimedItem) => {
+  const settlement = Settlement.unknownType(item.workflowType)
+  return Effect.as(Settlement.report(item.kind, item.workflowType, settlement), settlement)
+}
+
 /** @internal */
 export const make = (options: Options): Attempts => {
-  const { config, registry, service } = options
-
-  /**
-   * A dead row of a workflow with `onDeadLetter` becomes an input for its
-   * workflow; once that input is executed, the row is marked handled. If that
-   * execute fails, it stays a plain dead letter (never a retry loop).
-   */
-  const handOff = (
-    entry: WorkflowRegistry.Entry,
-    item: ClaimedItem,
-    failed: Settlement.Failed
-  ): Effect.Effect<Settlement.Failed> => {
-    const onDeadLetter = entry.workflow.onDeadLetter
-    if (onDeadLetter === undefined || failed.disposition._tag !== "DeadLetter") return Effect.succeed(failed)
-    const codecs = codecsOf(entry.workflow)
-    const common = { id: item.id, workflowId: item.workflowId, error: failed.error, attempts: item.attempts + 1 }
-    return Effect.suspend(() => {
-      const input = onDeadLetter(
-        item.kind === "effect"
-          ? { kind: "effect", ...common, effect: Either.getRight(codecs.effect.decode(item.payload)) }
-          : { kind: "timer", ...common, input: Either.getRight(codecs.input.decode(item.payload)) }
-      )
-      if (input === undefined) return Effect.succeed(false)
-      // Only an accepted input handles the dead letter; a rejected one (or a completed instance) leaves it visible.
-      return Effect.flatMap(service.execute(entry.workflow, input), (outcome) =>
-        outcome._tag === "Accepted"
-          ? Effect.succeed(true)
-          : Effect.as(
-            Effect.logWarning(`onDeadLetter's input was not accepted (${outcome._tag}); leaving a plain dead letter`),
-            false
-          ))
-    }).pipe(
-      Effect.catchAllCause((cause) =>
-        Effect.as(
-          Effect.logError("onDeadLetter could not deliver its input; leaving a plain dead letter", cause),
-          false
-        )
-      ),
-      Effect.map((handled) => handled ? { ...failed, disposition: { _tag: "DeadLetterHandled" } } : failed)
-    )
-  }
-
-  const conclude = (
-    entry: WorkflowRegistry.Entry,
-    item: ClaimedItem,
-    attempt: Pick<Settlement.Attempt, "exit" | "span" | "describe">
-  ): Effect.Effect<Settlement.Settlement> =>
-    Settlement.decide({ ...attempt, attempts: item.attempts, policy: policyFor(config, entry) }).pipe(
-      Effect.flatMap((settlement): Effect.Effect<Settlement.Settlement> =>
-        settlement._tag === "Fail" ? handOff(entry, item, settlement) : Effect.succeed(settlement)
-      ),
-      Effect.tap((settlement) => Settlement.report(item.kind, item.workflowType, settlement))
-    )
-
-  /**
-   * Runs `work` (timed, in a span) and settles the row from how it ended. The
-   * row's span continues the trace of the execute that wrote the row
-   * (whichever process that was); a row without a usable trace context starts
-   * a trace of its own, never one of whatever span is ambient.
-   */
-  const runAttempt = (
-    item: ClaimedItem,
-    entry: WorkflowRegistry.Entry,
-    work: Effect.Effect<Option.Option<unknown>, unknown>,
-    describe: (cause: Cause.Cause<unknown>) => string
-  ): Effect.Effect<Settlement.Settlement> =>
-    Effect.gen(function*() {
-      const parent = TraceContext.toParent(item.traceContext)
-      const exit = yield* work.pipe(
-        timed,
-        Effect.zip(Spans.current),
-        Spans.withSpan(`ironflow.${item.kind}`, {
-          attributes: {
-            "ironflow.workflow_type": item.workflowType,
-            "ironflow.workflow_id": item.workflowId,
-            [`ironflow.${item.kind}_id`]: item.id,
-            "ironflow.attempt": item.attempts + 1
-          },
-          ...(parent === undefined ? { root: true } : { parent })
-        }),
-        Effect.exit
-      )
-      const span = Exit.isSuccess(exit) ? exit.value[1] : undefined
-      return yield* conclude(entry, item, { exit: Exit.map(exit, ([value]) => value), span, describe })
-    }).pipe(
-      Effect.annotateLogs({
-        workflowType: item.workflowType,
-        workflowId: item.workflowId,
-        [item.kind === "effect" ? "effectId" : "timerId"]: item.id
-      })
-    )
-
-  const unknownType = (item: ClaimedItem) => {
-    const settlement = Settlement.unknownType(item.workflowType)
-    return Effect.as(Settlement.report(item.kind, item.workflowType, settlement), settlement)
-  }
+  const { config, registry } = options
 
   const processEffect = (item: ClaimedItem): Effect.Effect<Settlement.Settlement> => {
     const found = registry.get(item.workflowType)
@@ -188,7 +189,7 @@ export const make = (options: Options): Attempts => {
     const entry = found.value
     const keyFailure = options.takeKeyFailure(item.id)
     if (Option.isSome(keyFailure)) {
-      return runAttempt(item, entry, Effect.fail(keyFailure.value), Settlement.limitKeyError)
+      return runAttempt(options, item, entry, Effect.fail(keyFailure.value), Settlement.limitKeyError)
     }
     const context = new EffectContext({
       effectId: item.id,
@@ -196,12 +197,8 @@ export const make = (options: Options): Attempts => {
       attempt: item.attempts + 1,
       createdAt: DateTime.unsafeMake(item.createdAt)
     })
-    return runAttempt(
-      item,
-      entry,
-      withTimeout(config, entry, entry.handle(item.payload, context)),
-      Settlement.handlerError
-    )
+    const work = withTimeout(config, entry, entry.handle(item.payload, context))
+    return runAttempt(options, item, entry, work, Settlement.handlerError)
   }
 
   const processTimer = (item: ClaimedItem): Effect.Effect<Settlement.Settlement> => {
@@ -214,11 +211,11 @@ export const make = (options: Options): Attempts => {
         onSuccess: Option.some
       })
     )
-    return runAttempt(item, found.value, decoded, Settlement.timerInputError)
+    return runAttempt(options, item, found.value, decoded, Settlement.timerInputError)
   }
 
   const applyFailed = (item: ClaimedItem, error: unknown) =>
-    conclude(registry.get(item.workflowType).pipe(Option.getOrThrow), item, {
+    conclude(options, registry.get(item.workflowType).pipe(Option.getOrThrow), item, {
       exit: Exit.fail(error),
       describe: Settlement.applyError(item.kind)
     })
