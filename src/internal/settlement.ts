@@ -1,9 +1,10 @@
 /**
  * What becomes of a claimed row once an attempt at it ended: the one place
  * that turns an attempt's `Exit` into complete, apply, retry after, dead
- * letter or release, and the texts stored as `last_error`. No database here:
- * the only effect is the retry policy's schedule (which reads the `Clock`, and
- * `Random` when jittered).
+ * letter or release, and the texts stored as `last_error`. No database and no
+ * state here: `decide`'s only effect is stepping the retry policy's schedule
+ * (it reads the `Clock`, and `Random` when jittered); `report` records what a
+ * settlement counts for (metrics, and a warning for a dead letter).
  */
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
