@@ -3,7 +3,6 @@ import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -12,30 +11,8 @@ import type * as Tracer from "effect/Tracer"
 import type { StoreError } from "../WorkflowError.js"
 import type * as WorkflowStore from "../WorkflowStore.js"
 import * as RealTime from "./realTime.js"
+import * as Settlement from "./settlement.js"
 import * as Signal from "./signal.js"
-
-/**
- * What becomes of a claimed row once its work ran.
- *
- * @internal
- */
-export type Settlement =
-  | { readonly _tag: "Complete" }
-  /** Done, with an input for the row's workflow: applied and acked in one transaction by the committer. */
-  | {
-    readonly _tag: "Apply"
-    readonly input: unknown
-    /** The span the work ran in (when a tracer is installed): the execute applying the input is its child. */
-    readonly span?: Tracer.AnySpan | undefined
-  }
-  | {
-    readonly _tag: "Fail"
-    readonly error: string
-    readonly disposition: WorkflowStore.FailureDisposition
-    /** The attempt ran past its handler's timeout. */
-    readonly timedOut?: boolean | undefined
-  }
-  | { readonly _tag: "Release" }
 
 /**
  * A row whose work is done and whose outcome waits for the committer.
@@ -66,7 +43,7 @@ export interface WorkerOptions {
   /** Waits for more work after a claim that did not fill the batch. */
   readonly idle: (ticket: Effect.Effect<void>) => Effect.Effect<void>
   /** Runs one row; never fails (failures are settlements), may be interrupted. */
-  readonly process: (item: WorkflowStore.ClaimedItem) => Effect.Effect<Settlement>
+  readonly process: (item: WorkflowStore.ClaimedItem) => Effect.Effect<Settlement.Settlement>
   /**
    * Applies the inputs of done rows and acks the rows, in one transaction
    * fenced by this worker's lease; settles the rows whose input could not be
@@ -94,6 +71,15 @@ export interface WorkerOptions {
   /** Called once rows' outcomes are in the database (their slots are free). */
   readonly onSettled?: ((items: ReadonlyArray<WorkflowStore.ClaimedItem>) => Effect.Effect<void>) | undefined
 }
+
+/**
+ * `"{workerId}-effect"` for a single worker, `"{workerId}-effect-{i}"` for
+ * several (i from 0); likewise `-timer`. Stored as `locked_by`.
+ *
+ * @internal
+ */
+export const name = (workerId: string, kind: WorkflowStore.QueueKind, index: number, count: number): string =>
+  count === 1 ? `${workerId}-${kind}` : `${workerId}-${kind}-${index}`
 
 /** Retries of bookkeeping statements while the database is unreachable (about 20 s in all). */
 const bookkeepingRetry = <A, E, R>(self: Effect.Effect<A, E, R>) => RealTime.retry(self, { times: 8 })
@@ -193,7 +179,7 @@ export const start = (options: WorkerOptions): Effect.Effect<Running, never, Sco
     const settled = (items: ReadonlyArray<WorkflowStore.ClaimedItem>) =>
       options.onSettled === undefined || items.length === 0 ? Effect.void : options.onSettled(items)
 
-    const settle = (item: WorkflowStore.ClaimedItem, settlement: Settlement): Effect.Effect<void> => {
+    const settle = (item: WorkflowStore.ClaimedItem, settlement: Settlement.Settlement): Effect.Effect<void> => {
       switch (settlement._tag) {
         case "Complete":
           return Queue.offer(acks, { item, input: Option.none() })
@@ -239,15 +225,7 @@ export const start = (options: WorkerOptions): Effect.Effect<Running, never, Sco
           started.add(item.id)
           // Disconnected: interrupting this fiber returns at once even if the handler ignores interruption.
           const exit = yield* Effect.exit(restore(Effect.disconnect(options.process(item))))
-          const settlement: Settlement = Exit.isSuccess(exit)
-            ? exit.value
-            : Cause.isInterruptedOnly(exit.cause)
-            ? { _tag: "Release" }
-            : {
-              _tag: "Fail",
-              error: Cause.pretty(exit.cause),
-              disposition: { _tag: "RetryAfter", delay: Duration.seconds(1) }
-            }
+          const settlement = Settlement.ofProcessing(exit)
           started.delete(item.id)
           yield* settle(item, settlement)
           held.delete(item.id)
