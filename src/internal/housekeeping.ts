@@ -8,14 +8,13 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { hostname } from "node:os"
 import * as Retention from "../Retention.js"
 import type * as RuntimeConfig from "../RuntimeConfig.js"
 import * as Metrics from "../WorkflowMetrics.js"
-import { type QueueStats, WorkflowStore } from "../WorkflowStore.js"
+import { WorkflowStore } from "../WorkflowStore.js"
 import * as ClockGuard from "./clockGuard.js"
 import * as RealTime from "./realTime.js"
 
@@ -73,22 +72,11 @@ const announce = (
     return guard
   })
 
-const setGauges = (row: QueueStats) => {
-  const tagged = <M extends typeof Metrics.pending>(metric: M) =>
-    Metric.tagged(Metric.tagged(metric, "kind", row.kind), "workflow_type", row.workflowType)
-  return Effect.all([
-    Metric.set(tagged(Metrics.pending), row.pending),
-    Metric.set(tagged(Metrics.expiredLeases), row.expiredLeases),
-    Metric.set(tagged(Metrics.longRunning), row.longRunning),
-    Metric.set(tagged(Metrics.deadLetters), row.deadLetters)
-  ], { discard: true })
-}
-
 /** Queue depths as gauges (pending, expired leases, long-running, dead letters), read every `queueMetricsInterval`. */
 const gauges = (store: WorkflowStore["Type"], config: RuntimeConfig.Shape) =>
   RealTime.spaced(
     store.queueStats.pipe(
-      Effect.flatMap((stats) => Effect.forEach(stats, setGauges, { discard: true })),
+      Effect.flatMap(Metrics.recordQueueStats),
       Effect.catchAll((error) => Effect.logDebug("could not read queue depths", error))
     ),
     config.queueMetricsInterval
