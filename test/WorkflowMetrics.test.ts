@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Metric, Option, Schema } from "effect"
+import { Effect, Metric, MetricBoundaries, Option, Schema } from "effect"
 import { Decision, TestRuntime, Workflow, WorkflowMetrics, WorkflowService } from "ironflow"
 
 class Go extends Schema.TaggedClass<Go>()("Go", { id: Schema.String, fail: Schema.Boolean }) {}
@@ -47,4 +47,45 @@ describe("WorkflowMetrics", () => {
         assert.isAtLeast(pickups.count, 2)
       }))
   })
+})
+
+describe("WorkflowMetrics.formatPrometheus", () => {
+  it.effect("counters, gauges and histograms in the text format, labels escaped", () =>
+    Effect.gen(function*() {
+      const requests = Metric.counter("test_prom_requests_total", { description: "Requests\nserved" }).pipe(
+        Metric.tagged("path", `a"b\\c`)
+      )
+      const depth = Metric.gauge("test.prom-depth")
+      const latency = Metric.histogram(
+        "test_prom_latency_ms",
+        MetricBoundaries.fromIterable([1, 10]),
+        "Latency"
+      )
+      yield* Metric.increment(requests)
+      yield* Metric.increment(requests)
+      yield* Metric.set(depth, 7)
+      yield* Metric.update(latency, 0.5)
+      yield* Metric.update(latency, 5)
+      yield* Metric.update(latency, 50)
+      const pairs = (yield* Metric.snapshot).filter((p) => p.metricKey.name.startsWith("test"))
+      const text = WorkflowMetrics.formatPrometheus(pairs)
+      assert.strictEqual(
+        text,
+        [
+          "# TYPE test_prom_depth gauge",
+          "test_prom_depth 7",
+          "# HELP test_prom_latency_ms Latency",
+          "# TYPE test_prom_latency_ms histogram",
+          `test_prom_latency_ms_bucket{le="1"} 1`,
+          `test_prom_latency_ms_bucket{le="10"} 2`,
+          `test_prom_latency_ms_bucket{le="+Inf"} 3`,
+          "test_prom_latency_ms_sum 55.5",
+          "test_prom_latency_ms_count 3",
+          "# HELP test_prom_requests_total Requests\\nserved",
+          "# TYPE test_prom_requests_total counter",
+          `test_prom_requests_total{path="a\\"b\\\\c"} 2`,
+          ""
+        ].join("\n")
+      )
+    }))
 })
