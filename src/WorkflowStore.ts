@@ -408,6 +408,71 @@ export interface QueueStats {
 export const longRunningAfterMillis = 60_000
 
 /**
+ * One workflow type's queues, effects and timers together.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TypeSummary {
+  readonly workflowType: string
+  readonly pendingEffects: number
+  readonly readyEffects: number
+  readonly pendingTimers: number
+  readonly dueTimers: number
+  readonly expiredLeases: number
+  readonly longRunning: number
+  readonly deadLetters: number
+  readonly timedOutAttempts: number
+  /** Whether a live worker announced the type: rows of a type none runs stay pending. */
+  readonly runByLiveWorker: boolean
+}
+
+/**
+ * Merges the per-kind rows of `queueStats` into one summary per workflow
+ * type, in the order the types first appear; `runByLiveWorker` holds the
+ * types the live workers announced.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const summarizeByType = (
+  stats: ReadonlyArray<QueueStats>,
+  runByLiveWorker: ReadonlySet<string>
+): ReadonlyArray<TypeSummary> => {
+  const byType = new Map<string, { -readonly [K in keyof TypeSummary]: TypeSummary[K] }>()
+  for (const row of stats) {
+    let entry = byType.get(row.workflowType)
+    if (entry === undefined) {
+      entry = {
+        workflowType: row.workflowType,
+        pendingEffects: 0,
+        readyEffects: 0,
+        pendingTimers: 0,
+        dueTimers: 0,
+        expiredLeases: 0,
+        longRunning: 0,
+        deadLetters: 0,
+        timedOutAttempts: 0,
+        runByLiveWorker: runByLiveWorker.has(row.workflowType)
+      }
+      byType.set(row.workflowType, entry)
+    }
+    if (row.kind === "effect") {
+      entry.pendingEffects += row.pending
+      entry.readyEffects += row.ready
+    } else {
+      entry.pendingTimers += row.pending
+      entry.dueTimers += row.ready
+    }
+    entry.expiredLeases += row.expiredLeases
+    entry.longRunning += row.longRunning
+    entry.deadLetters += row.deadLetters
+    entry.timedOutAttempts += row.timedOutAttempts
+  }
+  return Array.from(byType.values())
+}
+
+/**
  * What a retention run deletes (or, in a dry run, would delete).
  *
  * @since 0.1.0

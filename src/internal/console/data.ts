@@ -9,7 +9,7 @@ import * as Option from "effect/Option"
 import * as ConsoleApi from "../../ConsoleApi.js"
 import type * as StateMachineView from "../../StateMachineView.js"
 import type * as WorkflowService from "../../WorkflowService.js"
-import type * as WorkflowStore from "../../WorkflowStore.js"
+import * as WorkflowStore from "../../WorkflowStore.js"
 
 /** @internal */
 export interface Sources {
@@ -25,6 +25,19 @@ const unavailable = (error: { readonly message: string }) =>
 
 const orNull = <A>(option: Option.Option<A>): A | null => Option.getOrNull(option)
 
+const idle = (workflowType: string, runByLiveWorker: boolean): WorkflowStore.TypeSummary => ({
+  workflowType,
+  pendingEffects: 0,
+  readyEffects: 0,
+  pendingTimers: 0,
+  dueTimers: 0,
+  expiredLeases: 0,
+  longRunning: 0,
+  deadLetters: 0,
+  timedOutAttempts: 0,
+  runByLiveWorker
+})
+
 /** @internal */
 export const overview = (sources: Sources): Effect.Effect<ConsoleApi.Overview, ConsoleApi.Unavailable> =>
   Effect.gen(function*() {
@@ -38,56 +51,18 @@ export const overview = (sources: Sources): Effect.Effect<ConsoleApi.Overview, C
       store.databaseTimeMillis
     ])
     const registered = new Set(workers.flatMap((w) => w.workflowTypes))
-    const byType = new Map<
-      string,
-      {
-        -readonly [K in keyof ConsoleApi.TypeOverview]: ConsoleApi.TypeOverview[K]
-      }
-    >()
-    const entry = (workflowType: string) => {
-      let found = byType.get(workflowType)
-      if (found === undefined) {
-        found = {
-          workflowType,
-          activeInstances: 0,
-          completedInstances: 0,
-          pendingEffects: 0,
-          readyEffects: 0,
-          pendingTimers: 0,
-          dueTimers: 0,
-          expiredLeases: 0,
-          longRunning: 0,
-          deadLetters: 0,
-          timedOutAttempts: 0,
-          runByLiveWorker: registered.has(workflowType)
-        }
-        byType.set(workflowType, found)
-      }
-      return found
-    }
-    for (const c of counts) {
-      const e = entry(c.workflowType)
-      e.activeInstances = c.active
-      e.completedInstances = c.completed
-    }
-    for (const q of queues) {
-      const e = entry(q.workflowType)
-      if (q.kind === "effect") {
-        e.pendingEffects += q.pending
-        e.readyEffects += q.ready
-      } else {
-        e.pendingTimers += q.pending
-        e.dueTimers += q.ready
-      }
-      e.expiredLeases += q.expiredLeases
-      e.longRunning += q.longRunning
-      e.deadLetters += q.deadLetters
-      e.timedOutAttempts += q.timedOutAttempts
-    }
+    const summaries = new Map(WorkflowStore.summarizeByType(queues, registered).map((t) => [t.workflowType, t]))
+    const instanceCounts = new Map(counts.map((c) => [c.workflowType, c]))
+    // A type with instances but no queue rows is listed too, idle.
+    const names = [...new Set([...instanceCounts.keys(), ...summaries.keys()])]
     return new ConsoleApi.Overview({
       at: new Date(now),
-      types: [...byType.values()].sort((a, b) => a.workflowType < b.workflowType ? -1 : 1).map((t) =>
-        new ConsoleApi.TypeOverview(t)
+      types: names.sort((a, b) => a < b ? -1 : 1).map((workflowType) =>
+        new ConsoleApi.TypeOverview({
+          ...(summaries.get(workflowType) ?? idle(workflowType, registered.has(workflowType))),
+          activeInstances: instanceCounts.get(workflowType)?.active ?? 0,
+          completedInstances: instanceCounts.get(workflowType)?.completed ?? 0
+        })
       ),
       liveWorkers: workers.map((w) =>
         new ConsoleApi.LiveWorker({
