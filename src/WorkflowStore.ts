@@ -13,6 +13,7 @@ import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import { idle } from "./internal/typeSummary.js"
 import type { StoreError, UniqueKeyConflict } from "./WorkflowError.js"
 
 /**
@@ -439,22 +440,11 @@ export const summarizeByType = (
   stats: ReadonlyArray<QueueStats>,
   runByLiveWorker: ReadonlySet<string>
 ): ReadonlyArray<TypeSummary> => {
-  const byType = new Map<string, { -readonly [K in keyof TypeSummary]: TypeSummary[K] }>()
+  const byType = new Map<string, ReturnType<typeof idle>>()
   for (const row of stats) {
     let entry = byType.get(row.workflowType)
     if (entry === undefined) {
-      entry = {
-        workflowType: row.workflowType,
-        pendingEffects: 0,
-        readyEffects: 0,
-        pendingTimers: 0,
-        dueTimers: 0,
-        expiredLeases: 0,
-        longRunning: 0,
-        deadLetters: 0,
-        timedOutAttempts: 0,
-        runByLiveWorker: runByLiveWorker.has(row.workflowType)
-      }
+      entry = idle(row.workflowType, runByLiveWorker.has(row.workflowType))
       byType.set(row.workflowType, entry)
     }
     if (row.kind === "effect") {

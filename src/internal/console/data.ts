@@ -10,6 +10,7 @@ import * as ConsoleApi from "../../ConsoleApi.js"
 import type * as StateMachineView from "../../StateMachineView.js"
 import type * as WorkflowService from "../../WorkflowService.js"
 import * as WorkflowStore from "../../WorkflowStore.js"
+import { idle } from "../typeSummary.js"
 
 /** @internal */
 export interface Sources {
@@ -24,19 +25,6 @@ const unavailable = (error: { readonly message: string }) =>
   new ConsoleApi.Unavailable({ message: `the database could not answer: ${error.message}` })
 
 const orNull = <A>(option: Option.Option<A>): A | null => Option.getOrNull(option)
-
-const idle = (workflowType: string, runByLiveWorker: boolean): WorkflowStore.TypeSummary => ({
-  workflowType,
-  pendingEffects: 0,
-  readyEffects: 0,
-  pendingTimers: 0,
-  dueTimers: 0,
-  expiredLeases: 0,
-  longRunning: 0,
-  deadLetters: 0,
-  timedOutAttempts: 0,
-  runByLiveWorker
-})
 
 /** @internal */
 export const overview = (sources: Sources): Effect.Effect<ConsoleApi.Overview, ConsoleApi.Unavailable> =>
