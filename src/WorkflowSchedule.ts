@@ -606,6 +606,8 @@ export const layer = (
           Effect.catchAllCause((cause) => Effect.as(Effect.logWarning("scheduler pass failed", cause), poll)),
           Effect.flatMap((wait) => RealTime.sleep(Duration.millis(wait))),
           Effect.forever,
+          // Untraced: a pass every poll interval would record a root trace each time.
+          RealTime.untraced,
           Effect.annotateLogs({ package: "ironflow", component: "scheduler" }),
           Effect.interruptible,
           Effect.forkScoped
