@@ -3,6 +3,9 @@
  *
  * @since 0.1.0
  */
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -75,11 +78,78 @@ export const makeConfig = (options: Partial<ServiceConfig> = {}): ServiceConfig 
 })
 
 /**
- * @since 0.1.0
+ * The service configuration from options, defaults for the rest (see
+ * `makeConfig`).
+ *
+ * @since 0.2.0
  * @category layers
  */
-export const layerConfig = (options: Partial<ServiceConfig> = {}): Layer.Layer<never> =>
+export const layerWith = (options: Partial<ServiceConfig> = {}): Layer.Layer<never> =>
   Layer.succeed(WorkflowServiceConfig, makeConfig(options))
+
+/**
+ * The service configuration read from `Config` (names below; in constant
+ * case with the `IRONFLOW_` prefix when read by `layerFromEnv`). Fields left
+ * out take their defaults.
+ *
+ * @since 0.2.0
+ * @category configuration
+ */
+export const config: Config.Config<Partial<ServiceConfig>> = Config.all({
+  recordInputObservations: Config.option(Config.boolean("recordInputObservations")).pipe(
+    Config.withDescription("Record every input with its outcome in ironflow.input_observations (default false)")
+  ),
+  snapshotEvery: Config.option(Config.integer("snapshotEvery")).pipe(
+    Config.withDescription("Store the state every this many events; 0 turns snapshots off (default 100)")
+  ),
+  maxPayloadBytes: Config.option(Config.integer("maxPayloadBytes")).pipe(
+    Config.withDescription(
+      "Largest encoded input, event, effect or timer input in bytes; 0 turns it off (default 1 MiB)"
+    )
+  )
+}).pipe(
+  Config.map((c): Partial<ServiceConfig> => ({
+    ...Option.match(c.recordInputObservations, { onNone: () => ({}), onSome: (v) => ({ recordInputObservations: v }) }),
+    ...Option.match(c.snapshotEvery, { onNone: () => ({}), onSome: (v) => ({ snapshotEvery: v }) }),
+    ...Option.match(c.maxPayloadBytes, { onNone: () => ({}), onSome: (v) => ({ maxPayloadBytes: v }) })
+  }))
+)
+
+/**
+ * The service configuration with its options read from `Config`, as
+ * `PgClient.layerConfig` reads its: either a whole `Config` (such as
+ * `config`) or a record of one `Config` per field, e.g.
+ * `layerConfig({ snapshotEvery: Config.integer("SNAPSHOT_EVERY") })`.
+ *
+ * Before 0.2.0 this name took plain options: that is `layerWith` now.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Partial<ServiceConfig>>
+): Layer.Layer<never, ConfigError.ConfigError> =>
+  Layer.effect(WorkflowServiceConfig, Effect.map(Config.unwrap(options), makeConfig))
+
+/**
+ * Reads `IRONFLOW_RECORD_INPUT_OBSERVATIONS`, `IRONFLOW_SNAPSHOT_EVERY` and
+ * `IRONFLOW_MAX_PAYLOAD_BYTES` (see `config`); `overrides` win over the
+ * environment.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerFromEnv = (overrides: Partial<ServiceConfig> = {}): Layer.Layer<never, ConfigError.ConfigError> =>
+  Layer.effect(
+    WorkflowServiceConfig,
+    Effect.map(
+      Effect.withConfigProvider(
+        config,
+        ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase, ConfigProvider.nested("IRONFLOW"))
+      ),
+      (fromEnv) => makeConfig({ ...fromEnv, ...overrides })
+    )
+  )
 
 /**
  * @since 0.1.0
