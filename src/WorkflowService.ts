@@ -304,16 +304,15 @@ export const make: Effect.Effect<
     })),
     Effect.uninterruptible
   )
-  const submit = (item: GroupCommit.Item) =>
-    Effect.gen(function*() {
-      const result = yield* Deferred.make<GroupCommit.ItemResult, StoreError>()
-      waiting.push({ item, result })
-      if (!leading) {
-        leading = true
-        yield* lead
-      }
-      return yield* Deferred.await(result)
-    })
+  const submit = Effect.fnUntraced(function*(item: GroupCommit.Item) {
+    const result = yield* Deferred.make<GroupCommit.ItemResult, StoreError>()
+    waiting.push({ item, result })
+    if (!leading) {
+      leading = true
+      yield* lead
+    }
+    return yield* Deferred.await(result)
+  })
 
   const execute = <W extends Workflow.Any>(
     workflow: W,
@@ -372,35 +371,33 @@ export const make: Effect.Effect<
       return yield* execute(workflow, input)
     }).pipe(Effect.annotateLogs({ workflowType: workflow.type, workflowId }))
 
-  const executeDynamic = (workflowType: string, json: unknown) =>
-    Effect.gen(function*() {
-      const entry = yield* lookup(workflowType)
-      const codecs = codecsOf(entry.workflow)
-      const problem = jsonProblem(json)
-      if (problem !== undefined) {
-        return yield* Effect.fail(new UnstorableValue({ workflowType, subject: "input", detail: problem }))
-      }
-      const input = yield* Effect.mapError(codecs.input.decode(json), serialization(workflowType, "input", "decode"))
-      const outcome = yield* execute(entry.workflow, input)
-      if (outcome._tag !== "Rejected") return outcome as ExecuteOutcome.ExecuteOutcome<unknown>
-      const rejection = yield* Effect.mapError(
-        codecs.rejection.encode(outcome.reason),
-        serialization(workflowType, "rejection", "encode")
-      )
-      return ExecuteOutcome.Rejected(rejection)
-    })
+  const executeDynamic = Effect.fnUntraced(function*(workflowType: string, json: unknown) {
+    const entry = yield* lookup(workflowType)
+    const codecs = codecsOf(entry.workflow)
+    const problem = jsonProblem(json)
+    if (problem !== undefined) {
+      return yield* Effect.fail(new UnstorableValue({ workflowType, subject: "input", detail: problem }))
+    }
+    const input = yield* Effect.mapError(codecs.input.decode(json), serialization(workflowType, "input", "decode"))
+    const outcome = yield* execute(entry.workflow, input)
+    if (outcome._tag !== "Rejected") return outcome as ExecuteOutcome.ExecuteOutcome<unknown>
+    const rejection = yield* Effect.mapError(
+      codecs.rejection.encode(outcome.reason),
+      serialization(workflowType, "rejection", "encode")
+    )
+    return ExecuteOutcome.Rejected(rejection)
+  })
 
-  const latestState = (workflow: Workflow.Any, workflowId: string) =>
-    Effect.gen(function*() {
-      const loaded = yield* store.loadState(workflow.type, workflowId, workflow.stateVersion)
-      return yield* GroupCommit.rebuild(
-        workflow,
-        workflowId,
-        loaded.snapshot,
-        loaded.events,
-        Effect.map(store.loadState(workflow.type, workflowId, undefined), (all) => all.events)
-      )
-    })
+  const latestState = Effect.fnUntraced(function*(workflow: Workflow.Any, workflowId: string) {
+    const loaded = yield* store.loadState(workflow.type, workflowId, workflow.stateVersion)
+    return yield* GroupCommit.rebuild(
+      workflow,
+      workflowId,
+      loaded.snapshot,
+      loaded.events,
+      Effect.map(store.loadState(workflow.type, workflowId, undefined), (all) => all.events)
+    )
+  })
 
   return WorkflowService.of({
     config,
@@ -414,15 +411,14 @@ export const make: Effect.Effect<
         any,
         StoreError | EventDeserializationError | UnknownEventVersion | UnknownWorkflowType | WorkflowFunctionError
       >,
-    fetchLatestStateDynamic: (workflowType, workflowId) =>
-      Effect.gen(function*() {
-        const entry = yield* lookup(workflowType)
-        const state = yield* latestState(entry.workflow, workflowId)
-        return yield* Effect.mapError(
-          codecsOf(entry.workflow).state.encode(state),
-          serialization(workflowType, "state", "encode")
-        )
-      }),
+    fetchLatestStateDynamic: Effect.fnUntraced(function*(workflowType: string, workflowId: string) {
+      const entry = yield* lookup(workflowType)
+      const state = yield* latestState(entry.workflow, workflowId)
+      return yield* Effect.mapError(
+        codecsOf(entry.workflow).state.encode(state),
+        serialization(workflowType, "state", "encode")
+      )
+    }),
     fetchObservations: store.fetchObservations
   })
 })
