@@ -253,7 +253,7 @@ export const make: Effect.Effect<
 > = Effect.gen(function*() {
   const store = yield* WorkflowStore.WorkflowStore
   const registry = yield* WorkflowRegistry
-  const config = yield* WorkflowServiceConfig
+  const serviceConfig = yield* WorkflowServiceConfig
 
   const traits = GroupCommit.traitsFrom(registry.get)
   const lookup = (workflowType: string) =>
@@ -270,14 +270,12 @@ export const make: Effect.Effect<
   > = []
   let leading = false
   const applyAll = (batch: typeof waiting) =>
-    GroupCommit.apply(store, config, batch.map((w) => w.item), undefined, traits).pipe(
+    GroupCommit.apply(store, serviceConfig, batch.map((w) => w.item), undefined, traits).pipe(
       Effect.catchAll((error) =>
         // One input may be what the database refused: apply each alone, so it fails alone.
         batch.length > 1 && !GroupCommit.isTransient(error)
-          ? Effect.forEach(batch, (w) => Effect.either(GroupCommit.apply(store, config, [w.item], undefined, traits)))
-            .pipe(
-              Effect.map((results) => results)
-            )
+          ? Effect.forEach(batch, (w) =>
+            Effect.either(GroupCommit.apply(store, serviceConfig, [w.item], undefined, traits)))
           : Effect.fail(error)
       ),
       Effect.exit,
@@ -400,7 +398,7 @@ export const make: Effect.Effect<
   })
 
   return WorkflowService.of({
-    config,
+    config: serviceConfig,
     execute: (workflow, input) => execute(workflow, input),
     cancel,
     executeDynamic,
