@@ -337,7 +337,9 @@ export const run = <W extends Workflow.Any, E, R>(
         Effect.zipRight(Effect.logWarning(`projection ${projection.name} tick failed; retrying`, cause), backoff)
       )
     )
+    // Untraced, as the ticks' own statements: the runner's bookkeeping is in no workflow's trace.
     const declared: Effect.Effect<void, never, WorkflowStore> = declare(projection).pipe(
+      RealTime.untraced,
       Effect.catchAllCause((cause) =>
         Effect.logWarning(`projection ${projection.name} could not be declared; retrying`, cause).pipe(
           Effect.zipRight(backoff),
