@@ -13,7 +13,7 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import { resolve } from "node:path"
 import * as PgliteClient from "./PgliteClient.js"
 
@@ -31,8 +31,9 @@ export type Options =
   }
 
 /**
- * `DATABASE_URL` (redacted) if set, else the embedded database in
- * `IRONFLOW_DATA_DIR` (default `.ironflow`).
+ * `DATABASE_URL` (redacted) if set and not blank, else the embedded database
+ * in `IRONFLOW_DATA_DIR` (default `.ironflow`). A blank value (`DATABASE_URL=`,
+ * as shells and `.env` files leave it) counts as unset.
  *
  * @since 0.1.0
  * @category configuration
@@ -43,7 +44,7 @@ export const config: Config.Config<Options> = Config.all({
   maxConnections: Config.option(Config.integer("IRONFLOW_DATABASE_MAX_CONNECTIONS"))
 }).pipe(
   Config.map(({ dataDir, maxConnections, url }): Options =>
-    Option.match(url, {
+    Option.match(Option.filter(url, (u) => Redacted.value(u).trim() !== ""), {
       onNone: () => ({ _tag: "Embedded", dataDir }),
       onSome: (url) => ({ _tag: "Postgres", url, maxConnections: Option.getOrUndefined(maxConnections) })
     })

@@ -28,6 +28,7 @@ import {
   toSummary
 } from "./internal/pg/rows.js"
 import * as PgListener from "./internal/pgListener.js"
+import * as RealTime from "./internal/realTime.js"
 import * as Signal from "./internal/signal.js"
 import { uuidv7 } from "./internal/uuid.js"
 import * as Migrations from "./Migrations.js"
@@ -103,6 +104,8 @@ export const make = (
           Effect.logDebug("ironflow: NOTIFY failed; workers fall back to polling", cause)
         ),
         Effect.forever,
+        // Untraced: a NOTIFY serves many commits, and would be a root trace of its own each time.
+        RealTime.untraced,
         Effect.interruptible,
         Effect.forkScoped
       )

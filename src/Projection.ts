@@ -26,6 +26,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { codecsOf } from "./internal/codecs.js"
@@ -190,13 +191,17 @@ export const tick = <W extends Workflow.Any, E, R>(
     const sql = yield* SqlClient.SqlClient
     const byType = new Map(projection.workflows.map((w) => [w.type, w] as const))
     const timeout = Duration.decode(options.handlerTimeout ?? defaultConfig.handlerTimeout)
+    // The tick's own statements are untraced (an idle runner polls every `pollInterval`); the handler runs
+    // with the caller's tracer setting, so the application's spans in it are recorded.
+    const traced = yield* FiberRef.get(FiberRef.currentTracerEnabled)
     const handle = (event: EventOf<W>): Effect.Effect<void, E | Error, R> =>
       RealTime.timeoutTo(Effect.as(projection.handle(event), true), timeout, () => false).pipe(
         Effect.flatMap((done) =>
           done ? Effect.void : Effect.fail(new Error(`the handler timed out after ${Duration.format(timeout)}`))
-        )
+        ),
+        Effect.withTracerEnabled(traced)
       )
-    return yield* store.projectionTick<TickResult, never, R>(
+    return yield* RealTime.untraced(store.projectionTick<TickResult, never, R>(
       projection.name,
       Array.from(byType.keys()),
       options.batchSize ?? defaultConfig.batchSize,
@@ -248,7 +253,7 @@ export const tick = <W extends Workflow.Any, E, R>(
           }
           return { applied, value: { applied, read: events.length, failure: Option.none() } }
         })
-    )
+    ))
   })
 
 /**
@@ -332,7 +337,9 @@ export const run = <W extends Workflow.Any, E, R>(
         Effect.zipRight(Effect.logWarning(`projection ${projection.name} tick failed; retrying`, cause), backoff)
       )
     )
+    // Untraced, as the ticks' own statements: the runner's bookkeeping is in no workflow's trace.
     const declared: Effect.Effect<void, never, WorkflowStore> = declare(projection).pipe(
+      RealTime.untraced,
       Effect.catchAllCause((cause) =>
         Effect.logWarning(`projection ${projection.name} could not be declared; retrying`, cause).pipe(
           Effect.zipRight(backoff),

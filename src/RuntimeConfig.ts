@@ -17,12 +17,13 @@ import type * as Retention from "./Retention.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 
 /**
- * The configuration values (`RuntimeConfig["Type"]`).
+ * The resolved configuration the runtime reads (`RuntimeConfig["Type"]`):
+ * every field present, defaults filled in and bounds applied by `make`.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export interface Shape {
+export interface Resolved {
   /** Effect workers poll this often when nothing woke them (ironflow default 100 ms). */
   readonly effectPollInterval: Duration.Duration
   /** Longest sleep of a timer worker between looks at the timers (1 s); it wakes at the earliest due timer sooner. */
@@ -71,13 +72,20 @@ export interface Shape {
 }
 
 /**
+ * @deprecated Renamed `Resolved` (the name says what it is); `Shape` goes in the next release.
+ * @since 0.1.0
+ * @category models
+ */
+export type Shape = Resolved
+
+/**
  * The runtime configuration in context; ironflow's defaults when none is provided.
  *
  * @since 0.1.0
  * @category tags
  */
 export class RuntimeConfig extends Context.Reference<RuntimeConfig>()("ironflow/RuntimeConfig", {
-  defaultValue: (): Shape => make()
+  defaultValue: (): Resolved => make()
 }) {}
 
 /**
@@ -136,7 +144,7 @@ const atLeastOne = (n: number | undefined, fallback: number) => Math.max(1, Math
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options = {}): Shape => {
+export const make = (options: Options = {}): Resolved => {
   const effectLockDuration = Duration.decode(options.effectLockDuration ?? defaults.effectLockDuration)
   const timerLockDuration = Duration.decode(options.timerLockDuration ?? defaults.timerLockDuration)
   return {
@@ -281,6 +289,21 @@ export const config: Config.Config<Options> = Config.all({
  * @category layers
  */
 export const layer = (options: Options = {}): Layer.Layer<never> => Layer.succeed(RuntimeConfig, make(options))
+
+/**
+ * The configuration with its options read from `Config`, as
+ * `PgClient.layerConfig` reads its: either a whole `Config` (such as
+ * `config`, read from the application's `ConfigProvider`) or a record of one
+ * `Config` per field, e.g.
+ * `layerConfig({ effectWorkers: Config.integer("EFFECT_WORKERS") })`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Options>
+): Layer.Layer<never, ConfigError.ConfigError> =>
+  Layer.effect(RuntimeConfig, Effect.map(Config.unwrap(options), (resolved) => make(resolved)))
 
 /**
  * Reads `IRONFLOW_*` environment variables (`IRONFLOW_EFFECT_POLL_INTERVAL`,

@@ -151,7 +151,7 @@ export const layer = <const Registrations extends ReadonlyArray<Workflow.Registr
       WorkflowRegistry.Requirements<Registrations>
     >),
     Layer.provide(RuntimeConfig.layer({ ...testConfig, ...options.config })),
-    Layer.provide(WorkflowService.layerConfig(options.serviceConfig ?? {})),
+    Layer.provide(WorkflowService.layerWith(options.serviceConfig ?? {})),
     Layer.provideMerge(PgWorkflowStore.layer),
     Layer.provideMerge(options.database ?? embedded())
   )

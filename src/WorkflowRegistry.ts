@@ -32,7 +32,12 @@ export interface Entry {
    * payload does not decode).
    */
   readonly handle: (payload: unknown, context: EffectContext) => Effect.Effect<Option.Option<unknown>, unknown>
-  /** False for workflows registered without effects. */
+  /**
+   * True for workflows registered without effects (`Workflow.withoutEffects`,
+   * `registerWithoutEffects`): the handler is the no-op one.
+   */
+  readonly withoutEffects: boolean
+  /** @deprecated Use `!withoutEffects` (one name for one idea); goes in the next release. */
   readonly handlesEffects: boolean
   readonly retryPolicy: Option.Option<RetryPolicy>
   /** The handler's own timeout per attempt; the runtime's `handlerTimeout` applies when none. */
@@ -161,6 +166,7 @@ export const make = <const Registrations extends ReadonlyArray<Workflow.Registra
             codecs.effect.decode(payload),
             (effect) => Either.try({ try: () => limits.names(id, effect), catch: (cause) => cause })
           ),
+        withoutEffects: handler.withoutEffects,
         handlesEffects: !handler.withoutEffects,
         retryPolicy: handler.retryPolicy,
         timeout: handler.timeout ?? Option.none(),

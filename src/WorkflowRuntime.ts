@@ -37,7 +37,7 @@ import { type DeadLetter, type DeadLetterQuery, type QueueKind, WorkflowStore } 
  */
 export class WorkflowRuntime extends Context.Tag("ironflow/WorkflowRuntime")<WorkflowRuntime, {
   /** The runtime configuration. */
-  readonly config: () => RuntimeConfig.Shape
+  readonly config: () => RuntimeConfig.Resolved
   /** The configured worker id, or the random UUID chosen when none was configured. */
   readonly workerId: () => string
   /** Registered workflow types. */
@@ -79,7 +79,7 @@ export const workerName: (workerId: string, kind: "effect" | "timer", index: num
 interface Parts {
   readonly store: WorkflowStore["Type"]
   readonly registry: WorkflowRegistry.WorkflowRegistry["Type"]
-  readonly config: RuntimeConfig.Shape
+  readonly config: RuntimeConfig.Resolved
   readonly workerId: string
   readonly kinds: ReadonlyArray<WorkerPool.Kind>
   readonly commit: (kind: QueueKind) => Worker.WorkerOptions["commit"]
@@ -310,7 +310,7 @@ export interface WorkflowEngine {
 export interface WorkflowBuilder<R> {
   readonly register: <R2>(handler: Workflow.WorkflowHandler<Workflow.Any, R2>) => WorkflowBuilder<R | R2>
   readonly registerWithoutEffects: (workflow: Workflow.WithoutEffects) => WorkflowBuilder<R>
-  readonly config: (config: RuntimeConfig.Shape) => WorkflowBuilder<R>
+  readonly config: (config: RuntimeConfig.Resolved) => WorkflowBuilder<R>
   readonly buildService: () => Effect.Effect<WorkflowService.WorkflowService["Type"], DuplicateWorkflowType, R>
   readonly buildRuntime: () => Effect.Effect<WorkflowRuntime["Type"], DuplicateWorkflowType, R>
   readonly buildEngine: () => Effect.Effect<WorkflowEngine, DuplicateWorkflowType, R>
@@ -320,7 +320,7 @@ const makeBuilder = <R>(
   store: WorkflowStore["Type"],
   serviceConfig: WorkflowService.ServiceConfig,
   registrations: ReadonlyArray<Workflow.Registration<any>>,
-  runtimeConfig: RuntimeConfig.Shape
+  runtimeConfig: RuntimeConfig.Resolved
 ): WorkflowBuilder<R> => {
   const buildEngine = () =>
     Effect.gen(function*() {

@@ -350,14 +350,13 @@ export const makeSchedules: Effect.Effect<Schedules["Type"], never, SqlClient.Sq
     found ? Effect.void : Effect.fail(new UnknownSchedule({ name }))
   return Schedules.of({
     list: Effect.map(ops.list, (rows) => rows.map(fromRow)),
-    ticks: (name, limit = 100) =>
-      Effect.gen(function*() {
-        const rows = yield* ops.ticks(name, Math.max(1, Math.floor(limit)))
-        if (rows.length > 0) return rows
-        const all = yield* ops.list
-        if (!all.some((s) => s.name === name)) return yield* new UnknownSchedule({ name })
-        return rows
-      }),
+    ticks: Effect.fnUntraced(function*(name: string, limit: number = 100) {
+      const rows = yield* ops.ticks(name, Math.max(1, Math.floor(limit)))
+      if (rows.length > 0) return rows
+      const all = yield* ops.list
+      if (!all.some((s) => s.name === name)) return yield* new UnknownSchedule({ name })
+      return rows
+    }),
     pause: (name) =>
       Clock.currentTimeMillis.pipe(Effect.flatMap((now) => ops.pause(now, name)), Effect.flatMap(found(name))),
     resume: (name) =>
@@ -606,6 +605,8 @@ export const layer = (
           Effect.catchAllCause((cause) => Effect.as(Effect.logWarning("scheduler pass failed", cause), poll)),
           Effect.flatMap((wait) => RealTime.sleep(Duration.millis(wait))),
           Effect.forever,
+          // Untraced: a pass every poll interval would record a root trace each time.
+          RealTime.untraced,
           Effect.annotateLogs({ package: "ironflow", component: "scheduler" }),
           Effect.interruptible,
           Effect.forkScoped

@@ -3,6 +3,9 @@
  *
  * @since 0.1.0
  */
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -75,11 +78,78 @@ export const makeConfig = (options: Partial<ServiceConfig> = {}): ServiceConfig 
 })
 
 /**
- * @since 0.1.0
+ * The service configuration from options, defaults for the rest (see
+ * `makeConfig`).
+ *
+ * @since 0.2.0
  * @category layers
  */
-export const layerConfig = (options: Partial<ServiceConfig> = {}): Layer.Layer<never> =>
+export const layerWith = (options: Partial<ServiceConfig> = {}): Layer.Layer<never> =>
   Layer.succeed(WorkflowServiceConfig, makeConfig(options))
+
+/**
+ * The service configuration read from `Config` (names below; in constant
+ * case with the `IRONFLOW_` prefix when read by `layerFromEnv`). Fields left
+ * out take their defaults.
+ *
+ * @since 0.2.0
+ * @category configuration
+ */
+export const config: Config.Config<Partial<ServiceConfig>> = Config.all({
+  recordInputObservations: Config.option(Config.boolean("recordInputObservations")).pipe(
+    Config.withDescription("Record every input with its outcome in ironflow.input_observations (default false)")
+  ),
+  snapshotEvery: Config.option(Config.integer("snapshotEvery")).pipe(
+    Config.withDescription("Store the state every this many events; 0 turns snapshots off (default 100)")
+  ),
+  maxPayloadBytes: Config.option(Config.integer("maxPayloadBytes")).pipe(
+    Config.withDescription(
+      "Largest encoded input, event, effect or timer input in bytes; 0 turns it off (default 1 MiB)"
+    )
+  )
+}).pipe(
+  Config.map((c): Partial<ServiceConfig> => ({
+    ...Option.match(c.recordInputObservations, { onNone: () => ({}), onSome: (v) => ({ recordInputObservations: v }) }),
+    ...Option.match(c.snapshotEvery, { onNone: () => ({}), onSome: (v) => ({ snapshotEvery: v }) }),
+    ...Option.match(c.maxPayloadBytes, { onNone: () => ({}), onSome: (v) => ({ maxPayloadBytes: v }) })
+  }))
+)
+
+/**
+ * The service configuration with its options read from `Config`, as
+ * `PgClient.layerConfig` reads its: either a whole `Config` (such as
+ * `config`) or a record of one `Config` per field, e.g.
+ * `layerConfig({ snapshotEvery: Config.integer("SNAPSHOT_EVERY") })`.
+ *
+ * Before 0.2.0 this name took plain options: that is `layerWith` now.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Partial<ServiceConfig>>
+): Layer.Layer<never, ConfigError.ConfigError> =>
+  Layer.effect(WorkflowServiceConfig, Effect.map(Config.unwrap(options), makeConfig))
+
+/**
+ * Reads `IRONFLOW_RECORD_INPUT_OBSERVATIONS`, `IRONFLOW_SNAPSHOT_EVERY` and
+ * `IRONFLOW_MAX_PAYLOAD_BYTES` (see `config`); `overrides` win over the
+ * environment.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerFromEnv = (overrides: Partial<ServiceConfig> = {}): Layer.Layer<never, ConfigError.ConfigError> =>
+  Layer.effect(
+    WorkflowServiceConfig,
+    Effect.map(
+      Effect.withConfigProvider(
+        config,
+        ConfigProvider.fromEnv().pipe(ConfigProvider.constantCase, ConfigProvider.nested("IRONFLOW"))
+      ),
+      (fromEnv) => makeConfig({ ...fromEnv, ...overrides })
+    )
+  )
 
 /**
  * @since 0.1.0
@@ -183,7 +253,7 @@ export const make: Effect.Effect<
 > = Effect.gen(function*() {
   const store = yield* WorkflowStore.WorkflowStore
   const registry = yield* WorkflowRegistry
-  const config = yield* WorkflowServiceConfig
+  const serviceConfig = yield* WorkflowServiceConfig
 
   const traits = GroupCommit.traitsFrom(registry.get)
   const lookup = (workflowType: string) =>
@@ -200,14 +270,12 @@ export const make: Effect.Effect<
   > = []
   let leading = false
   const applyAll = (batch: typeof waiting) =>
-    GroupCommit.apply(store, config, batch.map((w) => w.item), undefined, traits).pipe(
+    GroupCommit.apply(store, serviceConfig, batch.map((w) => w.item), undefined, traits).pipe(
       Effect.catchAll((error) =>
         // One input may be what the database refused: apply each alone, so it fails alone.
         batch.length > 1 && !GroupCommit.isTransient(error)
-          ? Effect.forEach(batch, (w) => Effect.either(GroupCommit.apply(store, config, [w.item], undefined, traits)))
-            .pipe(
-              Effect.map((results) => results)
-            )
+          ? Effect.forEach(batch, (w) =>
+            Effect.either(GroupCommit.apply(store, serviceConfig, [w.item], undefined, traits)))
           : Effect.fail(error)
       ),
       Effect.exit,
@@ -234,16 +302,15 @@ export const make: Effect.Effect<
     })),
     Effect.uninterruptible
   )
-  const submit = (item: GroupCommit.Item) =>
-    Effect.gen(function*() {
-      const result = yield* Deferred.make<GroupCommit.ItemResult, StoreError>()
-      waiting.push({ item, result })
-      if (!leading) {
-        leading = true
-        yield* lead
-      }
-      return yield* Deferred.await(result)
-    })
+  const submit = Effect.fnUntraced(function*(item: GroupCommit.Item) {
+    const result = yield* Deferred.make<GroupCommit.ItemResult, StoreError>()
+    waiting.push({ item, result })
+    if (!leading) {
+      leading = true
+      yield* lead
+    }
+    return yield* Deferred.await(result)
+  })
 
   const execute = <W extends Workflow.Any>(
     workflow: W,
@@ -302,38 +369,36 @@ export const make: Effect.Effect<
       return yield* execute(workflow, input)
     }).pipe(Effect.annotateLogs({ workflowType: workflow.type, workflowId }))
 
-  const executeDynamic = (workflowType: string, json: unknown) =>
-    Effect.gen(function*() {
-      const entry = yield* lookup(workflowType)
-      const codecs = codecsOf(entry.workflow)
-      const problem = jsonProblem(json)
-      if (problem !== undefined) {
-        return yield* Effect.fail(new UnstorableValue({ workflowType, subject: "input", detail: problem }))
-      }
-      const input = yield* Effect.mapError(codecs.input.decode(json), serialization(workflowType, "input", "decode"))
-      const outcome = yield* execute(entry.workflow, input)
-      if (outcome._tag !== "Rejected") return outcome as ExecuteOutcome.ExecuteOutcome<unknown>
-      const rejection = yield* Effect.mapError(
-        codecs.rejection.encode(outcome.reason),
-        serialization(workflowType, "rejection", "encode")
-      )
-      return ExecuteOutcome.Rejected(rejection)
-    })
+  const executeDynamic = Effect.fnUntraced(function*(workflowType: string, json: unknown) {
+    const entry = yield* lookup(workflowType)
+    const codecs = codecsOf(entry.workflow)
+    const problem = jsonProblem(json)
+    if (problem !== undefined) {
+      return yield* Effect.fail(new UnstorableValue({ workflowType, subject: "input", detail: problem }))
+    }
+    const input = yield* Effect.mapError(codecs.input.decode(json), serialization(workflowType, "input", "decode"))
+    const outcome = yield* execute(entry.workflow, input)
+    if (outcome._tag !== "Rejected") return outcome as ExecuteOutcome.ExecuteOutcome<unknown>
+    const rejection = yield* Effect.mapError(
+      codecs.rejection.encode(outcome.reason),
+      serialization(workflowType, "rejection", "encode")
+    )
+    return ExecuteOutcome.Rejected(rejection)
+  })
 
-  const latestState = (workflow: Workflow.Any, workflowId: string) =>
-    Effect.gen(function*() {
-      const loaded = yield* store.loadState(workflow.type, workflowId, workflow.stateVersion)
-      return yield* GroupCommit.rebuild(
-        workflow,
-        workflowId,
-        loaded.snapshot,
-        loaded.events,
-        Effect.map(store.loadState(workflow.type, workflowId, undefined), (all) => all.events)
-      )
-    })
+  const latestState = Effect.fnUntraced(function*(workflow: Workflow.Any, workflowId: string) {
+    const loaded = yield* store.loadState(workflow.type, workflowId, workflow.stateVersion)
+    return yield* GroupCommit.rebuild(
+      workflow,
+      workflowId,
+      loaded.snapshot,
+      loaded.events,
+      Effect.map(store.loadState(workflow.type, workflowId, undefined), (all) => all.events)
+    )
+  })
 
   return WorkflowService.of({
-    config,
+    config: serviceConfig,
     execute: (workflow, input) => execute(workflow, input),
     cancel,
     executeDynamic,
@@ -344,15 +409,14 @@ export const make: Effect.Effect<
         any,
         StoreError | EventDeserializationError | UnknownEventVersion | UnknownWorkflowType | WorkflowFunctionError
       >,
-    fetchLatestStateDynamic: (workflowType, workflowId) =>
-      Effect.gen(function*() {
-        const entry = yield* lookup(workflowType)
-        const state = yield* latestState(entry.workflow, workflowId)
-        return yield* Effect.mapError(
-          codecsOf(entry.workflow).state.encode(state),
-          serialization(workflowType, "state", "encode")
-        )
-      }),
+    fetchLatestStateDynamic: Effect.fnUntraced(function*(workflowType: string, workflowId: string) {
+      const entry = yield* lookup(workflowType)
+      const state = yield* latestState(entry.workflow, workflowId)
+      return yield* Effect.mapError(
+        codecsOf(entry.workflow).state.encode(state),
+        serialization(workflowType, "state", "encode")
+      )
+    }),
     fetchObservations: store.fetchObservations
   })
 })

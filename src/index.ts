@@ -5,6 +5,14 @@
  */
 
 /** @since 0.1.0 */
+export * as Database from "./Database.js"
+/** @since 0.1.0 */
+export * as DeadLetterQuery from "./DeadLetterQuery.js"
+/** @since 0.1.0 */
+export * as DeadLetters from "./DeadLetters.js"
+/** @since 0.1.0 */
+export * as DeciderTest from "./DeciderTest.js"
+/** @since 0.1.0 */
 export * as Decision from "./Decision.js"
 /** @since 0.1.0 */
 export * as EffectContext from "./EffectContext.js"
@@ -17,7 +25,17 @@ export * as PgliteClient from "./PgliteClient.js"
 /** @since 0.1.0 */
 export * as PgWorkflowStore from "./PgWorkflowStore.js"
 /** @since 0.1.0 */
+export * as Projection from "./Projection.js"
+/** @since 0.1.0 */
+export * as Retention from "./Retention.js"
+/** @since 0.1.0 */
 export * as RetryPolicy from "./RetryPolicy.js"
+/** @since 0.1.0 */
+export * as RuntimeConfig from "./RuntimeConfig.js"
+/** @since 0.1.0 */
+export * as StateMachineView from "./StateMachineView.js"
+/** @since 0.1.0 */
+export * as TestRuntime from "./TestRuntime.js"
 /** @since 0.1.0 */
 export * as Timer from "./Timer.js"
 /** @since 0.1.0 */
@@ -27,32 +45,14 @@ export * as WorkflowError from "./WorkflowError.js"
 /** @since 0.1.0 */
 export * as WorkflowId from "./WorkflowId.js"
 /** @since 0.1.0 */
+export * as WorkflowMetrics from "./WorkflowMetrics.js"
+/** @since 0.1.0 */
 export * as WorkflowRegistry from "./WorkflowRegistry.js"
+/** @since 0.1.0 */
+export * as WorkflowRuntime from "./WorkflowRuntime.js"
 /** @since 0.1.0 */
 export * as WorkflowSchedule from "./WorkflowSchedule.js"
 /** @since 0.1.0 */
 export * as WorkflowService from "./WorkflowService.js"
 /** @since 0.1.0 */
 export * as WorkflowStore from "./WorkflowStore.js"
-/** @since 0.1.0 */
-export * as DeadLetterQuery from "./DeadLetterQuery.js"
-/** @since 0.1.0 */
-export * as DeadLetters from "./DeadLetters.js"
-/** @since 0.1.0 */
-export * as RuntimeConfig from "./RuntimeConfig.js"
-/** @since 0.1.0 */
-export * as WorkflowRuntime from "./WorkflowRuntime.js"
-/** @since 0.1.0 */
-export * as Database from "./Database.js"
-/** @since 0.1.0 */
-export * as WorkflowMetrics from "./WorkflowMetrics.js"
-/** @since 0.1.0 */
-export * as DeciderTest from "./DeciderTest.js"
-/** @since 0.1.0 */
-export * as TestRuntime from "./TestRuntime.js"
-/** @since 0.1.0 */
-export * as Projection from "./Projection.js"
-/** @since 0.1.0 */
-export * as StateMachineView from "./StateMachineView.js"
-/** @since 0.1.0 */
-export * as Retention from "./Retention.js"

@@ -8,7 +8,7 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import type { Context } from "effect"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { ConfigProvider, Effect, Exit, Layer, Scope } from "effect"
 import { Database, PgliteClient, PgWorkflowStore, WorkflowStore } from "ironflow"
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -195,4 +195,20 @@ describe("Database (embedded data directory)", () => {
       }),
     60_000
   )
+})
+
+describe("Database.config", () => {
+  const read = (env: Record<string, string>) =>
+    Effect.withConfigProvider(Database.config, ConfigProvider.fromMap(new Map(Object.entries(env))))
+
+  it.effect("DATABASE_URL selects PostgreSQL; unset or blank selects the embedded database", () =>
+    Effect.gen(function*() {
+      const postgres = yield* read({ DATABASE_URL: "postgres://u@h/db" })
+      assert.strictEqual(postgres._tag, "Postgres")
+      for (const blank of ["", "  "]) {
+        const embedded = yield* read({ DATABASE_URL: blank, IRONFLOW_DATA_DIR: "/tmp/x" })
+        assert.deepStrictEqual(embedded, { _tag: "Embedded", dataDir: "/tmp/x" })
+      }
+      assert.deepStrictEqual(yield* read({}), { _tag: "Embedded", dataDir: ".ironflow" })
+    }))
 })

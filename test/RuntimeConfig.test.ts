@@ -3,7 +3,7 @@
  * our additions, clamping, the Layers, and `layerFromEnv` (`IRONFLOW_*`).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Either, Layer, Option } from "effect"
+import { Config, ConfigProvider, Duration, Effect, Either, Layer, Option } from "effect"
 import { RetryPolicy, RuntimeConfig } from "ironflow"
 
 const seconds = (n: number) => Duration.seconds(n)
@@ -178,6 +178,40 @@ describe("RuntimeConfig", () => {
         assert.deepStrictEqual(config.workerId, Option.some("from-layer"))
         assert.strictEqual(config.effectWorkers, 3)
         assertDuration(config.effectPollInterval, "100 millis", "unset fields keep their defaults")
+      }))
+
+    it.effect("layerConfig reads a record of one Config per field from the ConfigProvider", () =>
+      Effect.gen(function*() {
+        const config = yield* Effect.provide(
+          RuntimeConfig.RuntimeConfig,
+          RuntimeConfig.layerConfig({
+            effectWorkers: Config.integer("EFFECT_WORKERS"),
+            effectPollInterval: Config.duration("POLL")
+          })
+        ).pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["EFFECT_WORKERS", "3"], ["POLL", "250 millis"]])))
+        )
+        assert.strictEqual(config.effectWorkers, 3)
+        assertDuration(config.effectPollInterval, "250 millis", "effectPollInterval")
+        assert.strictEqual(
+          config.claimBatchSize,
+          RuntimeConfig.defaults.claimBatchSize,
+          "unset fields keep their defaults"
+        )
+      }))
+
+    it.effect("layerConfig(config) reads the documented names; a malformed value is a ConfigError", () =>
+      Effect.gen(function*() {
+        const read = (entries: ReadonlyArray<readonly [string, string]>) =>
+          Effect.provide(RuntimeConfig.RuntimeConfig, RuntimeConfig.layerConfig(RuntimeConfig.config)).pipe(
+            Effect.withConfigProvider(ConfigProvider.fromMap(new Map(entries)))
+          )
+        const config = yield* read([["timerWorkers", "2"], ["maxClockSkew", "off"]])
+        assert.strictEqual(config.timerWorkers, 2)
+        assert.deepStrictEqual(config.maxClockSkew, Option.none())
+        const bad = yield* Effect.either(read([["timerWorkers", "two"]]))
+        assert.isTrue(Either.isLeft(bad))
+        if (Either.isLeft(bad)) assert.include(String(bad.left), "timerWorkers")
       }))
 
     it.effect("layerFromEnv reads the IRONFLOW_* variables", () =>

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DateTime, Effect, Logger, Option, Schema } from "effect"
-import { Decision, EffectContext, RetryPolicy, Workflow, WorkflowError, WorkflowId } from "ironflow"
+import { Decision, EffectContext, RetryPolicy, Workflow, WorkflowError, WorkflowId, WorkflowRegistry } from "ironflow"
 
 class Place extends Schema.TaggedClass<Place>()("Place", { orderId: Schema.String, amount: Schema.Number }) {}
 class Pay extends Schema.TaggedClass<Pay>()("Pay", { orderId: Schema.String }) {}
@@ -207,6 +207,17 @@ describe("Workflow", () => {
       assert.deepStrictEqual(withPolicy.retryPolicy, Option.some(policy))
       assert.isFalse(plain.withoutEffects)
     })
+
+    it.effect("the registry entry of a workflow says withoutEffects like its handler (handlesEffects, deprecated, the negation)", () =>
+      Effect.gen(function*() {
+        const workflow = define(Pay, { field: "orderId" })
+        for (const registration of [workflow.handler(() => Effect.succeedNone), Workflow.withoutEffects(workflow)]) {
+          const registry = yield* WorkflowRegistry.make([registration])
+          const entry = Option.getOrThrow(registry.get(workflow.type))
+          assert.strictEqual(entry.withoutEffects, registration.withoutEffects)
+          assert.strictEqual(entry.handlesEffects, !registration.withoutEffects)
+        }
+      }))
 
     it.effect("withoutEffects: the no-op handler logs its warning and routes nothing", () =>
       Effect.gen(function*() {

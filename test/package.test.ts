@@ -48,13 +48,42 @@ describe("package.json", () => {
   })
 })
 
-describe("API reference", () => {
-  const tagsOf = (node: ts.Node, source: ts.SourceFile): ReadonlyArray<string> =>
-    (ts.getLeadingCommentRanges(source.text, node.getFullStart()) ?? [])
-      .map((range) => source.text.slice(range.pos, range.end))
-      .filter((comment) => comment.startsWith("/**"))
-      .flatMap((comment) => Array.from(comment.matchAll(/@(since|category)\b/g), (match) => match[1]!))
+const tagsOf = (node: ts.Node, source: ts.SourceFile): ReadonlyArray<string> =>
+  (ts.getLeadingCommentRanges(source.text, node.getFullStart()) ?? [])
+    .map((range) => source.text.slice(range.pos, range.end))
+    .filter((comment) => comment.startsWith("/**"))
+    .flatMap((comment) => Array.from(comment.matchAll(/@(since|category)\b/g), (match) => match[1]!))
 
+const byName = (
+  a: string,
+  b: string
+) => (a.toLowerCase() < b.toLowerCase() ? -1 : a.toLowerCase() > b.toLowerCase() ? 1 : 0)
+
+describe("src/index.ts", () => {
+  // Subpath imports only: the command line and the console pull in @effect/cli and an HTTP server.
+  const outside = ["Cli", "Console", "ConsoleApi"]
+
+  it("re-exports every public module but the CLI and the console, by name in alphabetical order, each with @since", () => {
+    const file = "src/index.ts"
+    const source = ts.createSourceFile(file, readFileSync(new URL(file, root), "utf8"), ts.ScriptTarget.ES2022, true)
+    const exported = source.statements.map((statement) => {
+      assert.isTrue(
+        ts.isExportDeclaration(statement) && statement.exportClause !== undefined &&
+          ts.isNamespaceExport(statement.exportClause),
+        `only namespace re-exports: ${statement.getText(source).slice(0, 60)}`
+      )
+      const declaration = statement as ts.ExportDeclaration
+      const name = (declaration.exportClause as ts.NamespaceExport).name.text
+      assert.strictEqual((declaration.moduleSpecifier as ts.StringLiteral).text, `./${name}.js`, name)
+      assert.include(tagsOf(statement, source), "since", name)
+      return name
+    })
+    for (const name of outside) assert.include(modules, name, "a module left out of the index exists")
+    assert.deepStrictEqual(exported, modules.filter((name) => !outside.includes(name)).sort(byName))
+  })
+})
+
+describe("API reference", () => {
   it("every export of a public module has @since and @category", () => {
     const missing: Array<string> = []
     for (const name of modules) {

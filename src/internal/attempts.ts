@@ -44,13 +44,13 @@ export interface Options {
   readonly registry: WorkflowRegistry.WorkflowRegistry["Type"]
   /** Executes the inputs `onDeadLetter` builds. */
   readonly service: WorkflowService.WorkflowService["Type"]
-  readonly config: RuntimeConfig.Shape
+  readonly config: RuntimeConfig.Resolved
   /** The cause of a row whose limit key could not be computed, if so. */
   readonly takeKeyFailure: (id: string) => Option.Option<unknown>
 }
 
 /** The handler's own policy, else its workflow type's in the configuration, else the runtime's. */
-const policyFor = (config: RuntimeConfig.Shape, entry: WorkflowRegistry.Entry): RetryPolicy.RetryPolicy =>
+const policyFor = (config: RuntimeConfig.Resolved, entry: WorkflowRegistry.Entry): RetryPolicy.RetryPolicy =>
   Option.getOrElse(entry.retryPolicy, () => config.workflowRetryPolicies[entry.workflow.type] ?? config.retryPolicy)
 
 const timed = <A, E, R>(self: Effect.Effect<A, E, R>) =>
@@ -69,7 +69,7 @@ const timed = <A, E, R>(self: Effect.Effect<A, E, R>) =>
  * dropped (the row is already settled: its slot and lease are free).
  */
 const withTimeout = <A>(
-  config: RuntimeConfig.Shape,
+  config: RuntimeConfig.Resolved,
   entry: WorkflowRegistry.Entry,
   attempt: Effect.Effect<A, unknown>
 ) =>

@@ -142,10 +142,12 @@ export const start = (
       yield* open.open
     })
 
+    // Untraced, the first check too: its samples are housekeeping, not part of any workflow's trace.
     const checkLogged = check.pipe(
       Effect.catchAll((error) =>
         Effect.logWarning("could not compare the clock with the database's; keeping the last verdict", error)
-      )
+      ),
+      RealTime.untraced
     )
     yield* checkLogged
     // Until a first measurement succeeds, look again soon rather than every interval.

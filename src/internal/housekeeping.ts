@@ -22,7 +22,7 @@ import * as RealTime from "./realTime.js"
 export interface Options {
   readonly workerId: string
   readonly workflowTypes: ReadonlyArray<string>
-  readonly config: RuntimeConfig.Shape
+  readonly config: RuntimeConfig.Resolved
 }
 
 /**
@@ -73,7 +73,7 @@ const announce = (
   })
 
 /** Queue depths as gauges (pending, expired leases, long-running, dead letters), read every `queueMetricsInterval`. */
-const gauges = (store: WorkflowStore["Type"], config: RuntimeConfig.Shape) =>
+const gauges = (store: WorkflowStore["Type"], config: RuntimeConfig.Resolved) =>
   RealTime.spaced(
     store.queueStats.pipe(
       Effect.flatMap(Metrics.recordQueueStats),

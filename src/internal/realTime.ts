@@ -42,11 +42,27 @@ export const retry = <A, E, R>(
   return attempt(0)
 }
 
-/** Runs `self` forever with `interval` (real time) between runs. @internal */
+/**
+ * Runs `self` forever with `interval` (real time) between runs, untraced: a
+ * poll (heartbeat, announcement, gauges, clock check, retention) would
+ * otherwise record a root trace every run, burying the workflows' traces.
+ *
+ * @internal
+ */
 export const spaced = <E, R>(
   self: Effect.Effect<unknown, E, R>,
   interval: Duration.DurationInput
-): Effect.Effect<never, E, R> => Effect.forever(Effect.zipRight(self, sleep(interval)))
+): Effect.Effect<never, E, R> => untraced(Effect.forever(Effect.zipRight(self, sleep(interval))))
+
+/**
+ * `self` with the tracer disabled (its statements record no spans), as
+ * Effect's own storage polling runs (`withTracerDisabled` in
+ * `@effect/cluster`'s `SqlMessageStorage`).
+ *
+ * @internal
+ */
+export const untraced = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.withTracerEnabled(self, false)
 
 /**
  * `self`, or `onTimeout` after `duration` of real time. Works inside finalizers

@@ -331,7 +331,10 @@ export const start = (options: WorkerOptions): Effect.Effect<Running, never, Sco
     const annotate = <A, E, R>(self: Effect.Effect<A, E, R>) =>
       self.pipe(Effect.annotateLogs({ package: "ironflow", worker: name, kind }))
 
-    const claimer = yield* Effect.forkScoped(annotate(supervise("claim loop", Effect.forever(claimOnce))))
+    // Polling is untraced (any store): a tracer would record a root trace per claim otherwise.
+    const claimer = yield* Effect.forkScoped(
+      annotate(supervise("claim loop", RealTime.untraced(Effect.forever(claimOnce))))
+    )
     const handlers = yield* Effect.forEach(
       Array.from({ length: options.concurrency }, (_, i) => i),
       () => Effect.forkScoped(annotate(supervise("handler loop", handlerLoop)))

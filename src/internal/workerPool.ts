@@ -46,7 +46,7 @@ export interface Kind {
  *
  * @internal
  */
-export const effectIdle = (config: RuntimeConfig.Shape) => (ticket: Effect.Effect<void>): Effect.Effect<void> =>
+export const effectIdle = (config: RuntimeConfig.Resolved) => (ticket: Effect.Effect<void>): Effect.Effect<void> =>
   Effect.raceFirst(ticket, RealTime.sleep(config.effectPollInterval))
 
 /**
@@ -57,7 +57,7 @@ export const effectIdle = (config: RuntimeConfig.Shape) => (ticket: Effect.Effec
  * @internal
  */
 export const timerIdle =
-  (store: WorkflowStore["Type"], config: RuntimeConfig.Shape, types: ReadonlyArray<string>) =>
+  (store: WorkflowStore["Type"], config: RuntimeConfig.Resolved, types: ReadonlyArray<string>) =>
   (ticket: Effect.Effect<void>): Effect.Effect<void> =>
     Effect.gen(function*() {
       const next = yield* store.nextTimerDue(types).pipe(Effect.orElseSucceed(() => Option.none<Date>()))
@@ -85,7 +85,7 @@ const onClaimed = (items: ReadonlyArray<ClaimedItem>) =>
 /** @internal */
 export interface Options {
   readonly store: WorkflowStore["Type"]
-  readonly config: RuntimeConfig.Shape
+  readonly config: RuntimeConfig.Resolved
   readonly workerId: string
   readonly workflowTypes: ReadonlyArray<string>
   /** The committer of each kind's workers. */

@@ -18,9 +18,25 @@ import {
   SimpleSpanProcessor
 } from "@opentelemetry/sdk-trace-base"
 import { Deferred, Effect, Layer, Option, Ref, Schema, TestClock, type Tracer } from "effect"
-import { Decision, PgWorkflowStore, Timer, Workflow } from "ironflow"
+import {
+  Decision,
+  PgWorkflowStore,
+  Projection,
+  Timer,
+  Workflow,
+  WorkflowRegistry,
+  WorkflowSchedule,
+  WorkflowStore
+} from "ironflow"
 import { assertBackend } from "../support/database.js"
-import { awaitCondition, awaitEventTypes, serviceFor, startRuntime, uniqueType } from "../support/runtimeHarness.js"
+import {
+  awaitCondition,
+  awaitEventTypes,
+  live,
+  serviceFor,
+  startRuntime,
+  uniqueType
+} from "../support/runtimeHarness.js"
 
 // =============================================================================
 // The workflow: Go enqueues Work and sets a Tick timer; Work's handler routes Worked back.
@@ -126,6 +142,47 @@ const callerExecute = (spans: ReadonlyArray<ReadableSpan>, workflowId: string): 
 
 const awaitSpans = (label: string, recorder: Recorder, done: (spans: ReadonlyArray<ReadableSpan>) => boolean) =>
   awaitCondition(label, Effect.sync(() => done(recorder.spans())))
+
+/** The polled statements of an idle runtime, by store member. */
+const polled = [
+  "claim",
+  "nextTimerDue",
+  "announceWorker",
+  "queueStats",
+  "databaseTimeMillis",
+  "prune",
+  "projectionTick"
+] as const
+
+/** The suite's store, counting the calls of the members in `polled`. */
+const countingStore = Effect.gen(function*() {
+  const store = yield* WorkflowStore.WorkflowStore
+  const calls: Record<(typeof polled)[number], number> = {
+    claim: 0,
+    nextTimerDue: 0,
+    announceWorker: 0,
+    queueStats: 0,
+    databaseTimeMillis: 0,
+    prune: 0,
+    projectionTick: 0
+  }
+  const count = (member: (typeof polled)[number]) =>
+    Effect.sync(() => {
+      calls[member]++
+    })
+  const counted: WorkflowStore.WorkflowStore["Type"] = {
+    ...store,
+    claim: (options) => Effect.zipRight(count("claim"), store.claim(options)),
+    nextTimerDue: (types) => Effect.zipRight(count("nextTimerDue"), store.nextTimerDue(types)),
+    announceWorker: (info, ttl) => Effect.zipRight(count("announceWorker"), store.announceWorker(info, ttl)),
+    queueStats: Effect.zipRight(count("queueStats"), store.queueStats),
+    databaseTimeMillis: Effect.zipRight(count("databaseTimeMillis"), store.databaseTimeMillis),
+    prune: (options) => Effect.zipRight(count("prune"), store.prune(options)),
+    projectionTick: (name, types, limit, body) =>
+      Effect.zipRight(count("projectionTick"), store.projectionTick(name, types, limit, body))
+  }
+  return { store: counted, calls: () => ({ ...calls }) }
+})
 
 /** The stored trace context of each row of a type, oldest first. */
 const traceColumns = (table: "outbox" | "timers", workflowType: string) =>
@@ -403,6 +460,85 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
         }))
 
       describe("with a tracer installed", () => {
+        it.scoped(
+          "an idle runtime's polling records no spans: claims, timer polls, heartbeats, announcements, gauges, clock checks, retention, projections, schedules",
+          () =>
+            Effect.gen(function*() {
+              const recorder = yield* makeRecorder
+              const W = makeTraced(uniqueType("trace_idle"))
+              const counting = yield* countingStore
+              const [atStart, idleFrom, before, after] = yield* live(
+                Effect.gen(function*() {
+                  // Every loop at a short interval, the clock check on (the live clock is the database's).
+                  yield* startRuntime([handlerOf(W)], {
+                    leaseHeartbeatInterval: "50 millis",
+                    queueMetricsInterval: "50 millis",
+                    maxClockSkew: "5 seconds",
+                    clockCheckInterval: "50 millis",
+                    retention: { olderThan: "1 day", interval: "50 millis" }
+                  }, counting.store)
+                  const atStart = recorder.spans().length
+                  // A projection runner and a scheduler (with nothing due), polling as often.
+                  yield* Layer.build(
+                    Layer.mergeAll(
+                      Projection.layer([
+                        Projection.make({ name: uniqueType("idle"), workflows: [W], handle: () => Effect.void })
+                      ], {
+                        pollInterval: "50 millis"
+                      }),
+                      WorkflowSchedule.layer([
+                        WorkflowSchedule.interval({
+                          name: uniqueType("idle"),
+                          workflow: W,
+                          every: "1 hour",
+                          input: () => new Go({ id: "never" })
+                        })
+                      ], { pollInterval: "50 millis" })
+                    ).pipe(
+                      Layer.provide(WorkflowRegistry.layer([handlerOf(W)])),
+                      Layer.provide(Layer.succeed(WorkflowStore.WorkflowStore, counting.store))
+                    )
+                  )
+                  const idleFrom = recorder.spans().length
+                  const before = counting.calls()
+                  yield* Effect.sleep("1 second")
+                  return [atStart, idleFrom, before, counting.calls()] as const
+                  // Inside `live`: its services would replace the tracer.
+                }).pipe(Effect.withTracer(recorder.tracer))
+              )
+              for (const member of polled) {
+                assert.isAbove(after[member], before[member], `${member} was polled during the second`)
+              }
+              // Named with their statement's start, so a loop that still records spans is found from the diff.
+              const names = recorder.spans().map((span) =>
+                [span.name, String(span.attributes["db.query.text"] ?? "").replace(/\s+/g, " ").trim().slice(0, 48)]
+                  .join(" ").trim()
+              )
+              assert.deepStrictEqual(names.slice(idleFrom), [], "no span recorded while idle")
+              assert.deepStrictEqual(names.slice(0, atStart), [], "nor while the runtime started")
+            })
+        )
+
+        it.scoped("a projection tick's statements are untraced; the spans of its handler are recorded", () =>
+          Effect.gen(function*() {
+            const recorder = yield* makeRecorder
+            const W = makeTraced(uniqueType("trace_projection"))
+            const service = yield* serviceFor([handlerOf(W)])
+            yield* service.execute(W, new Go({ id: "p-1" }))
+            const projection = Projection.make({
+              name: uniqueType("traced"),
+              workflows: [W],
+              handle: (event) =>
+                Effect.withSpan(Effect.void, "the handler's span", { attributes: { id: event.workflowId } })
+            })
+            const result = yield* Projection.tick(projection).pipe(Effect.withTracer(recorder.tracer))
+            assert.strictEqual(Option.getOrThrow(result).applied, 1)
+            assert.deepStrictEqual(
+              recorder.spans().map((span) => [span.name, span.attributes.id]),
+              [["the handler's span", "p-1"]]
+            )
+          }))
+
         it.scoped("a keyed timer re-armed by a later decision takes that decision's trace", () =>
           Effect.gen(function*() {
             const recorder = yield* makeRecorder

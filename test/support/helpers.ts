@@ -28,7 +28,7 @@ export const makeService = <const Registrations extends ReadonlyArray<Workflow.R
     const registry = yield* WorkflowRegistry.make(registrations)
     return yield* WorkflowService.make.pipe(
       Effect.provideService(WorkflowRegistry.WorkflowRegistry, registry),
-      Effect.provide(WorkflowService.layerConfig(config))
+      Effect.provide(WorkflowService.layerWith(config))
     )
   })
 

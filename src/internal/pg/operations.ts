@@ -4,6 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as WorkflowStore from "../../WorkflowStore.js"
+import * as RealTime from "../realTime.js"
 import { date, num, optionalString, parseTextArray, queueTable, storeError } from "./rows.js"
 
 /**
@@ -211,11 +212,12 @@ export const make = (
           ON CONFLICT (worker_id) DO UPDATE SET workflow_types = EXCLUDED.workflow_types, host = EXCLUDED.host,
             pid = EXCLUDED.pid, heartbeat_at = EXCLUDED.heartbeat_at, expires_at = EXCLUDED.expires_at,
             clock_offset_ms = EXCLUDED.clock_offset_ms, claims_paused = EXCLUDED.claims_paused`
-      }).pipe(Effect.mapError(storeError("announce a worker"))),
+      }).pipe(Effect.mapError(storeError("announce a worker")), RealTime.untraced), // housekeeping, in no trace
     retireWorker: (workerId) =>
       sql`DELETE FROM ironflow.workers WHERE worker_id = ${workerId}`.pipe(
         Effect.asVoid,
-        Effect.mapError(storeError("retire a worker"))
+        Effect.mapError(storeError("retire a worker")),
+        RealTime.untraced
       ),
     liveWorkers: Effect.gen(function*() {
       const at = new Date(yield* Clock.currentTimeMillis)

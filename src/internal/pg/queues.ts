@@ -4,6 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as WorkflowStore from "../../WorkflowStore.js"
+import * as RealTime from "../realTime.js"
 import { storableError } from "../storable.js"
 import { date, isUuid, json, num, optionalDate, optionalString, queueTable, storeError } from "./rows.js"
 
@@ -243,15 +244,17 @@ export const make = (
       Effect.mapError(storeError(`retry ${kind} dead letter`))
     )
 
+  // What the workers poll (a claim, the next due timer, the rows waiting for a slot) is untraced: every poll
+  // would record a root trace. The spans of claimed work come from the trace context stored on each row.
   return {
-    claim,
+    claim: (options) => RealTime.untraced(claim(options)),
     complete,
     fail,
     release,
     admit,
-    releaseWaiting,
+    releaseWaiting: (names) => RealTime.untraced(releaseWaiting(names)),
     extendLeases,
-    nextTimerDue,
+    nextTimerDue: (workflowTypes) => RealTime.untraced(nextTimerDue(workflowTypes)),
     fetchDeadLetters,
     countDeadLetters,
     retryDeadLetter,
