@@ -289,15 +289,24 @@ export const layer: Layer.Layer<
 )
 
 /**
- * ironflow's `WorkflowEngine`: the service and the runtime, sharing one registry.
+ * What `buildEngine` returns (ironflow's `WorkflowEngine`): the service and
+ * the runtime, sharing one registry. Named `Engine` so that it does not read
+ * as `@effect/workflow`'s `WorkflowEngine` service, which is another thing.
  *
  * @since 0.1.0
  * @category models
  */
-export interface WorkflowEngine {
+export interface Engine {
   readonly service: WorkflowService.WorkflowService["Type"]
   readonly runtime: WorkflowRuntime["Type"]
 }
+
+/**
+ * @deprecated Use `Engine` (renamed: `WorkflowEngine` is `@effect/workflow`'s service).
+ * @since 0.1.0
+ * @category models
+ */
+export type WorkflowEngine = Engine
 
 /**
  * ironflow's `WorkflowBuilder`: register handlers, set the configuration, then
@@ -313,7 +322,7 @@ export interface WorkflowBuilder<R> {
   readonly config: (config: RuntimeConfig.Resolved) => WorkflowBuilder<R>
   readonly buildService: () => Effect.Effect<WorkflowService.WorkflowService["Type"], DuplicateWorkflowType, R>
   readonly buildRuntime: () => Effect.Effect<WorkflowRuntime["Type"], DuplicateWorkflowType, R>
-  readonly buildEngine: () => Effect.Effect<WorkflowEngine, DuplicateWorkflowType, R>
+  readonly buildEngine: () => Effect.Effect<Engine, DuplicateWorkflowType, R>
 }
 
 const makeBuilder = <R>(
@@ -335,7 +344,7 @@ const makeBuilder = <R>(
         Effect.provideService(RuntimeConfig.RuntimeConfig, runtimeConfig)
       )
       return { service, runtime }
-    }).pipe(Effect.provideService(WorkflowStore, store)) as Effect.Effect<WorkflowEngine, DuplicateWorkflowType, R>
+    }).pipe(Effect.provideService(WorkflowStore, store)) as Effect.Effect<Engine, DuplicateWorkflowType, R>
   return {
     register: (handler) => makeBuilder(store, serviceConfig, [...registrations, handler], runtimeConfig),
     registerWithoutEffects: (workflow) =>
