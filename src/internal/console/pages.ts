@@ -326,6 +326,9 @@ ${retryForm(frame, page.items, `Retry all ${page.items.length} shown`, back)}`
   return layout({ title: "Dead letters", here: "/dead-letters", frame, body })
 }
 
+/** A long-lived instance's page stays light: its latest events only. */
+const eventsShown = 500
+
 /** @internal */
 export const instance = (detail: ConsoleApi.InstanceDetail, diagram: Html, frame: Frame): string => {
   const i = detail.instance
@@ -351,9 +354,13 @@ ${
         ? html`<pre class="error">${detail.stateError ?? ""}</pre>`
         : html`<p class="muted">The console has no definition of this workflow type: run it inside the application (Console.layer), or pass --workflows MODULE.</p>`
     }
-<h2>Events</h2>
+<h2>Events${
+      detail.events.length > eventsShown
+        ? html` <span class="muted">(the last ${eventsShown} of ${detail.events.length}; all of them in the JSON API)</span>`
+        : ""
+    }</h2>
 <table id="events"><thead><tr><th class="num">seq</th><th class="num">global</th><th>at</th><th>event</th></tr></thead><tbody>${
-      detail.events.map((e) =>
+      detail.events.slice(-eventsShown).map((e) =>
         html`<tr><td class="num">${e.sequence}</td><td class="num">${e.globalSequence}</td><td>${
           date(e.createdAt)
         }</td><td><pre>${json(e.payload)}</pre></td></tr>`
