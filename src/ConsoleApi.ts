@@ -315,6 +315,11 @@ export class JsonGroup extends HttpApiGroup.make("api")
       .addSuccess(Schema.Struct({ csrfToken: Schema.String, readOnly: Schema.Boolean }))
   )
   .add(
+    HttpApiEndpoint.get("openapi", "/api/openapi.json")
+      .addSuccess(Schema.Unknown)
+      .annotate(OpenApi.Description, "This API as an OpenAPI 3.1 document, derived from its Schemas")
+  )
+  .add(
     HttpApiEndpoint.get("metrics", "/metrics")
       .addSuccess(HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
       .annotate(OpenApi.Description, "The runtime's metrics in the Prometheus text format")
@@ -345,4 +350,7 @@ export class PageGroup extends HttpApiGroup.make("pages")
  * @since 0.1.0
  * @category api
  */
-export class ConsoleApi extends HttpApi.make("ironflow-console").add(JsonGroup).add(PageGroup) {}
+export class ConsoleApi extends HttpApi.make("ironflow-console").add(JsonGroup).add(PageGroup).annotate(
+  OpenApi.Title,
+  "ironflow console"
+) {}

@@ -88,6 +88,19 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
           assert.strictEqual(bad.status, 400)
         }))
 
+      it.scoped("documents itself: an OpenAPI document of the JSON endpoints (not the pages)", () =>
+        Effect.gen(function*() {
+          const console = yield* open()
+          const spec = yield* getJson(`${console.url}/api/openapi.json`)
+          assert.strictEqual(spec.info.title, "ironflow console")
+          for (const path of ["/api/overview", "/api/instances", "/api/instance", "/api/dead-letters", "/metrics"]) {
+            assert.property(spec.paths, path)
+          }
+          assert.property(spec.paths["/api/dead-letters/retry"], "post")
+          assert.notProperty(spec.paths, "/dead-letters")
+          assert.isTrue(Object.keys(spec.components.schemas).some((name) => name.endsWith("Overview")))
+        }))
+
       it.scoped("one instance: typed state, events, dead letters; an unknown one is 404", () =>
         Effect.gen(function*() {
           yield* start("detail-1", "hello")

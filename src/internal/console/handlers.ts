@@ -7,6 +7,7 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as OpenApi from "@effect/platform/OpenApi"
 import * as UrlParams from "@effect/platform/UrlParams"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -43,6 +44,7 @@ export const jsonGroup = (settings: Settings) =>
           : !same(headers[ConsoleApi.csrfHeader], settings.secrets.csrfToken)
           ? Effect.fail(new ConsoleApi.Forbidden({ message: csrfMessage }))
           : Data.retry(settings.sources, payload.items))
+      .handle("openapi", () => Effect.sync(() => OpenApi.fromApi(ConsoleApi.ConsoleApi)))
       .handle("session", () => Effect.succeed({ csrfToken: settings.secrets.csrfToken, readOnly: settings.readOnly }))
       .handle("metrics", () =>
         settings.sources.store.queueStats.pipe(
