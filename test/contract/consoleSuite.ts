@@ -10,7 +10,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Effect, type Layer, Redacted } from "effect"
 import { TestRuntime, WorkflowService, WorkflowStore } from "ironflow"
 import * as IronflowConsole from "ironflow/Console"
-import { makeConsoleWorkflow, markupError, Start } from "../support/consoleFixtures.js"
+import { makeConsoleWorkflow, markupError, Start, Touch } from "../support/consoleFixtures.js"
 import { csrfOf, getJson, postForm, request } from "../support/consoleHttp.js"
 import { assertBackend } from "../support/database.js"
 
@@ -120,6 +120,21 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
           assert.include(page.body, `class="state current" data-state="started"`, "the diagram marks the state")
         }))
     })
+
+    it.scoped("a long instance's page shows its latest 500 events and says so", () =>
+      Effect.gen(function*() {
+        const service = yield* WorkflowService.WorkflowService
+        for (let i = 0; i < 505; i++) yield* service.execute(fixture.workflow, new Touch({ id: "long-1" }))
+        const console = yield* open()
+        const page = yield* request(`${console.url}/instance?type=${type}&id=long-1`)
+        const rows = page.body.slice(page.body.indexOf(`<table id="events">`)).split("</table>")[0]!
+        assert.strictEqual(rows.split("<tr><td class=\"num\">").length - 1, 500)
+        assert.include(page.body, "the last 500 of 505")
+        assert.include(rows, `<td class="num">505</td>`)
+        assert.notInclude(rows, `<td class="num">5</td><td class="num">`)
+        const detail = yield* getJson(`${console.url}/api/instance?type=${type}&id=long-1`)
+        assert.strictEqual(detail.events.length, 505)
+      }))
 
     describe("safe by default", () => {
       it.scoped("ids, payloads and errors are escaped in every page; no script may run", () =>

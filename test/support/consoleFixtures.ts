@@ -2,7 +2,7 @@
  * The console suites' workflow: `Start{id, note}` records `Started{note}` and
  * a `Deliver` effect; the handler fails (with an error text full of markup)
  * while `deliveries.healthy` is false, else routes `Finish`, which completes
- * the instance. A state machine view draws new → started → delivered.
+ * the instance; `Touch` only records `Touched`. A state machine view draws new → started → delivered.
  */
 import { Effect, Option, Schema } from "effect"
 import { Decision, StateMachineView, Workflow } from "ironflow"
@@ -12,6 +12,8 @@ export class Start extends Schema.TaggedClass<Start>("ConsoleTest/Start")("Start
   note: Schema.String
 }) {}
 export class Finish extends Schema.TaggedClass<Finish>("ConsoleTest/Finish")("Finish", { id: Schema.String }) {}
+export class Touch extends Schema.TaggedClass<Touch>("ConsoleTest/Touch")("Touch", { id: Schema.String }) {}
+export class Touched extends Schema.TaggedClass<Touched>("ConsoleTest/Touched")("Touched", {}) {}
 export class Started extends Schema.TaggedClass<Started>("ConsoleTest/Started")("Started", { note: Schema.String }) {}
 export class Finished extends Schema.TaggedClass<Finished>("ConsoleTest/Finished")("Finished", {}) {}
 export class Deliver extends Schema.TaggedClass<Deliver>("ConsoleTest/Deliver")("Deliver", {
@@ -27,17 +29,23 @@ export const makeConsoleWorkflow = (type: string) => {
   const workflow = Workflow.make({
     type,
     state: State,
-    input: Schema.Union(Start, Finish),
-    event: Schema.Union(Started, Finished),
+    input: Schema.Union(Start, Finish, Touch),
+    event: Schema.Union(Started, Finished, Touched),
     effect: Deliver,
     rejection: Schema.String,
     initialState: { status: "new", note: "" } as typeof State.Type,
     workflowId: { field: "id" },
     isTerminal: (state) => state.status === "delivered",
     evolve: (state, event): typeof State.Type =>
-      event._tag === "Started" ? { status: "started", note: event.note } : { ...state, status: "delivered" },
+      event._tag === "Started"
+        ? { status: "started", note: event.note }
+        : event._tag === "Touched"
+        ? state
+        : { ...state, status: "delivered" },
     decide: (_now, state, input) =>
-      input._tag === "Start"
+      input._tag === "Touch"
+        ? Decision.accept(new Touched())
+        : input._tag === "Start"
         ? state.status === "new"
           ? Decision.accept(new Started({ note: input.note })).pipe(
             Decision.withEffect(new Deliver({ id: input.id, note: input.note }))
