@@ -333,6 +333,10 @@ export const suite = (label: string, database: Layer.Layer<SqlClient.SqlClient, 
           assert.match(withToken.url, /^http:\/\/0\.0\.0\.0:\d+$/)
           const badPort = yield* Effect.flip(open({ port: 70_000 }))
           assert.include(badPort.message, "70000")
+          const first = yield* open()
+          const taken = yield* Effect.flip(open({ port: Number(new URL(first.url).port) }))
+          assert.strictEqual(taken._tag, "ConsoleError")
+          assert.include(taken.message, "cannot listen")
         }))
     })
 
