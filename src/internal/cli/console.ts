@@ -9,7 +9,6 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -52,10 +51,8 @@ export const command = Command.make(
       const fromEnv = yield* IronflowConsole.config.pipe(
         Effect.mapError((error) => new UsageError({ reason: `console configuration: ${error.message}` }))
       )
-      const readOnlyEnv = yield* Config.boolean("IRONFLOW_CONSOLE_READ_ONLY").pipe(
-        Config.withDefault(false),
-        Effect.orElseSucceed(() => false)
-      )
+      // IRONFLOW_CONSOLE_READ_ONLY (in `config`) or the flag: either makes it read-only.
+      const readOnly = options.readOnly || fromEnv.readOnly === true
       const exports = yield* loadExports(options.workflows)
       const workflows = exports.filter(Workflow.isWorkflow)
       const views = exports.filter(StateMachineView.isStateMachineView)
@@ -67,13 +64,13 @@ export const command = Command.make(
               ...fromEnv,
               host: Option.getOrElse(options.host, () => fromEnv.host),
               port: Option.getOrElse(options.port, () => fromEnv.port),
-              readOnly: options.readOnly || readOnlyEnv,
+              readOnly,
               views
             }).pipe(
               Effect.mapError((error) => new UsageError({ reason: error.message }))
             )
             yield* Console.log(
-              `ironflow console on ${running.url}${options.readOnly || readOnlyEnv ? " (read-only)" : ""}${
+              `ironflow console on ${running.url}${readOnly ? " (read-only)" : ""}${
                 workflows.length === 0 ? " (pass --workflows MODULE for typed state and diagrams)" : ""
               }; Ctrl+C stops it`
             )

@@ -98,8 +98,9 @@ export const pageGroup = (settings: Settings) => {
             error._tag === "NotFound" ? 404 : 503
           )
         ))
-  const instanceTypes = Data.overview(settings.sources).pipe(
-    Effect.map((o) => o.types.map((t) => t.workflowType)),
+  // The type filter offers the types that have instances: one count, not the whole overview.
+  const instanceTypes = settings.sources.store.instanceCounts.pipe(
+    Effect.map((counts) => counts.map((c) => c.workflowType)),
     Effect.orElseSucceed(() => [] as ReadonlyArray<string>)
   )
   return HttpApiBuilder.group(ConsoleApi.ConsoleApi, "pages", (handlers) =>
